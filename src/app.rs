@@ -1,0 +1,278 @@
+//! Builds the running server: database, migrations, gRPC (services, reflection, health) and
+//! HTTP listeners, background tasks, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Settings;
+use crate::domain::Timestamp;
+use crate::grpc::customers::CustomerApi;
+use crate::grpc::pb::customer_service_server::CustomerServiceServer;
+use crate::grpc::{self, FILE_DESCRIPTOR_SET, SERVICE_NAMES};
+use crate::service::Services;
+use crate::storage::{PoolSettings, Store};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Server reflection could not be built from the descriptors.
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// Asks a running application to shut down.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// A started server with its bound addresses.
+pub struct Application {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    shutdown: ShutdownHandle,
+    grpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
+    http_task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+    store: Store,
+    grace: Duration,
+}
+
+/// Connects to the database and applies migrations if asked to.
+pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Store, StartError> {
+    let pool = PoolSettings {
+        max_connections: settings.db_max_connections,
+        ..PoolSettings::default()
+    };
+    let store = Store::connect(&settings.database_url, &pool)
+        .await
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    if migrate {
+        store
+            .migrate()
+            .await
+            .map_err(|e| StartError::Database(format!("migrations failed: {e}")))?;
+    }
+    Ok(store)
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+async fn set_all(reporter: &HealthReporter, status: ServingStatus) {
+    reporter.set_service_status("", status).await;
+    for name in SERVICE_NAMES {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// Waits until `shutdown` turns true.
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+impl Application {
+    /// Opens the database, binds both listeners and starts serving.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let store = open_store(&settings, settings.migrate_at_start).await?;
+        let services = Services::new(store.clone());
+
+        let grpc_listener = bind(settings.grpc_addr).await?;
+        let http_listener = bind(settings.http_addr).await?;
+        let grpc_addr = grpc_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.grpc_addr,
+                source,
+            })?;
+        let http_addr = http_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: settings.http_addr,
+                source,
+            })?;
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        set_all(&reporter, ServingStatus::Serving).await;
+
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
+            .build_v1()
+            .map_err(|e| StartError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(|e| StartError::Reflection(e.to_string()))?;
+
+        let customers = CustomerServiceServer::with_interceptor(
+            CustomerApi::new(services.customers.clone()),
+            grpc::bind_namespace,
+        );
+
+        let grpc_shutdown = {
+            let reporter = reporter.clone();
+            let rx = shutdown_rx.clone();
+            async move {
+                stopped(rx).await;
+                set_all(&reporter, ServingStatus::NotServing).await;
+                tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
+            }
+        };
+        let grpc_task = tokio::spawn(
+            Server::builder()
+                .add_service(health_service)
+                .add_service(reflection_v1)
+                .add_service(reflection_v1alpha)
+                .add_service(customers)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown),
+        );
+        let http_task = tokio::spawn(crate::http::serve(
+            http_listener,
+            store.clone(),
+            stopped(shutdown_rx.clone()),
+        ));
+
+        let background = vec![
+            tokio::spawn(watch_database(
+                store.clone(),
+                reporter.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(purge_idempotency_records(store.clone(), shutdown_rx)),
+        ];
+
+        tracing::info!(grpc_addr = %grpc_addr, "gRPC listening on {grpc_addr}");
+        tracing::info!(http_addr = %http_addr, "HTTP listening on {http_addr}");
+        Ok(Self {
+            grpc_addr,
+            http_addr,
+            shutdown: ShutdownHandle(shutdown_tx),
+            grpc_task,
+            http_task,
+            background,
+            store,
+            grace: settings.shutdown_timeout,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// A handle that starts the graceful shutdown.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Serves until shut down, then waits for in-flight calls (at most the grace period) and
+    /// closes the database.
+    pub async fn run_until_stopped(self) {
+        let mut rx = self.shutdown.0.subscribe();
+        let grpc = self.grpc_task;
+        let http = self.http_task;
+        let servers = async {
+            let (grpc, http) = tokio::join!(grpc, http);
+            if let Ok(Err(e)) = grpc {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+            if let Ok(Err(e)) = http {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        };
+        tokio::pin!(servers);
+        tokio::select! {
+            () = &mut servers => {}
+            _ = rx.wait_for(|stop| *stop) => {
+                if tokio::time::timeout(self.grace, &mut servers).await.is_err() {
+                    tracing::warn!(grace = ?self.grace, "in-flight calls did not finish in time");
+                }
+            }
+        }
+        for task in self.background {
+            task.abort();
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+    }
+}
+
+/// Reports NOT_SERVING while the database does not answer.
+async fn watch_database(store: Store, reporter: HealthReporter, shutdown: watch::Receiver<bool>) {
+    let mut healthy = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if *shutdown.borrow() {
+            return;
+        }
+        let ok = tokio::time::timeout(Duration::from_secs(3), store.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if ok != healthy {
+            healthy = ok;
+            if ok {
+                tracing::info!("database reachable again: SERVING");
+                set_all(&reporter, ServingStatus::Serving).await;
+            } else {
+                tracing::error!("database unreachable: NOT_SERVING");
+                set_all(&reporter, ServingStatus::NotServing).await;
+            }
+        }
+    }
+}
+
+/// Forgets idempotency records older than their retention, hourly.
+async fn purge_idempotency_records(store: Store, shutdown: watch::Receiver<bool>) {
+    let retention = crate::service::IDEMPOTENCY_RETENTION + Duration::from_secs(3600);
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if *shutdown.borrow() {
+            return;
+        }
+        let micros = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
+        let cutoff = Timestamp(Timestamp::now().micros() - micros);
+        match store.purge_idempotency_records(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "purged expired idempotency records"),
+            Err(e) => tracing::warn!(error = %e, "purging idempotency records failed"),
+        }
+    }
+}

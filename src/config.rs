@@ -1,0 +1,203 @@
+//! One Settings struct, resolved from (highest first) flags, environment, an optional TOML file
+//! and defaults, then validated: a bad setting is one clear error naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default gRPC listen address.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Default HTTP listen address (webhooks, metrics, /healthz).
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default database: an embedded SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://patron.db?mode=rwc";
+
+/// Settings as given by flags and environment (clap) or by the TOML file (serde); every field is
+/// optional so that layers can be merged.
+#[derive(clap::Args, Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    /// TOML file with settings (keys as the long flags, in snake_case).
+    #[arg(long, env = "PATRON_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "PATRON_GRPC_ADDR", global = true)]
+    pub grpc_addr: Option<String>,
+    /// HTTP listen address for webhooks, /metrics and /healthz (port 0 picks a free port).
+    #[arg(long, env = "PATRON_HTTP_ADDR", global = true)]
+    pub http_addr: Option<String>,
+    /// Database URL: sqlite://FILE?mode=rwc or postgres://USER@HOST/DB (also DATABASE_URL).
+    #[arg(long, env = "PATRON_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Apply migrations at start (turn off when a job runs `patron migrate`).
+    #[arg(long, env = "PATRON_MIGRATE_AT_START", global = true, action = clap::ArgAction::Set)]
+    pub migrate_at_start: Option<bool>,
+    /// Most database connections (PostgreSQL) or SQLite readers.
+    #[arg(long, env = "PATRON_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
+    /// Seconds in-flight calls get to finish at shutdown.
+    #[arg(long, env = "PATRON_SHUTDOWN_TIMEOUT_SECS", global = true)]
+    pub shutdown_timeout_secs: Option<u64>,
+    /// Log format: json or pretty (default: pretty on a terminal, json otherwise).
+    #[arg(long, env = "PATRON_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+/// Validated settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address.
+    pub http_addr: SocketAddr,
+    /// Database URL.
+    pub database_url: String,
+    /// Apply migrations at start.
+    pub migrate_at_start: bool,
+    /// Most database connections.
+    pub db_max_connections: u32,
+    /// Grace period for in-flight calls at shutdown.
+    pub shutdown_timeout: Duration,
+    /// Log format, if chosen.
+    pub log_format: Option<LogFormat>,
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {setting}: {message}")]
+pub struct ConfigError {
+    /// The setting, as flag and environment variable.
+    pub setting: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn error(setting: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.to_owned(),
+        message: message.into(),
+    }
+}
+
+fn read_file(path: &Path) -> Result<SettingsInput, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        error(
+            "--config (PATRON_CONFIG)",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        error(
+            "--config (PATRON_CONFIG)",
+            format!("{}: {}", path.display(), e.message()),
+        )
+    })
+}
+
+fn addr(setting: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
+    raw.parse().map_err(|_| {
+        error(
+            setting,
+            format!("{raw:?} is not an IP:port address (e.g. 127.0.0.1:50051)"),
+        )
+    })
+}
+
+impl Settings {
+    /// Merges flags/environment over the file over defaults, and validates the result.
+    pub fn resolve(input: SettingsInput) -> Result<Self, ConfigError> {
+        let file = match &input.config {
+            Some(path) => read_file(path)?,
+            None => SettingsInput::default(),
+        };
+        let database_url = input
+            .database_url
+            .or_else(|| std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()))
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let grpc = input.grpc_addr.or(file.grpc_addr);
+        let http = input.http_addr.or(file.http_addr);
+        let settings = Self {
+            grpc_addr: addr(
+                "--grpc-addr (PATRON_GRPC_ADDR)",
+                grpc.as_deref().unwrap_or(DEFAULT_GRPC_ADDR),
+            )?,
+            http_addr: addr(
+                "--http-addr (PATRON_HTTP_ADDR)",
+                http.as_deref().unwrap_or(DEFAULT_HTTP_ADDR),
+            )?,
+            database_url,
+            migrate_at_start: input
+                .migrate_at_start
+                .or(file.migrate_at_start)
+                .unwrap_or(true),
+            db_max_connections: input
+                .db_max_connections
+                .or(file.db_max_connections)
+                .unwrap_or(16),
+            shutdown_timeout: Duration::from_secs(
+                input
+                    .shutdown_timeout_secs
+                    .or(file.shutdown_timeout_secs)
+                    .unwrap_or(30),
+            ),
+            log_format: match input.log_format.or(file.log_format).as_deref() {
+                None | Some("") => None,
+                Some("json") => Some(LogFormat::Json),
+                Some("pretty") => Some(LogFormat::Pretty),
+                Some(other) => {
+                    return Err(error(
+                        "--log-format (PATRON_LOG_FORMAT)",
+                        format!("{other:?} is not json or pretty"),
+                    ));
+                }
+            },
+        };
+        settings.validate()
+    }
+
+    fn validate(self) -> Result<Self, ConfigError> {
+        let url = &self.database_url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(error(
+                "--database-url (DATABASE_URL, PATRON_DATABASE_URL)",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        if self.db_max_connections == 0 {
+            return Err(error(
+                "--db-max-connections (PATRON_DB_MAX_CONNECTIONS)",
+                "must be at least 1",
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Settings for tests and embedding: both listeners on loopback port 0, the given database.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.into(),
+            migrate_at_start: true,
+            db_max_connections: 8,
+            shutdown_timeout: Duration::from_secs(5),
+            log_format: None,
+        }
+    }
+}

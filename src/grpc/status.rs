@@ -1,0 +1,127 @@
+//! The one mapping from domain errors to gRPC statuses. Every status carries ErrorInfo (domain
+//! `patron.v1`); invalid input carries BadRequest with every field path. Internal causes are
+//! logged here and never sent to the caller.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{Error, FieldViolation};
+
+/// The ErrorInfo domain of every patron error.
+pub const DOMAIN: &str = "patron.v1";
+
+fn metadata(pairs: Vec<(&'static str, String)>) -> HashMap<String, String> {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// INVALID_ARGUMENT naming each bad field.
+pub fn invalid(violations: &[FieldViolation]) -> Status {
+    let mut details = ErrorDetails::new();
+    for v in violations {
+        details.add_bad_request_violation(&v.field, &v.description);
+    }
+    let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+    details.set_error_info(
+        "INVALID_ARGUMENT",
+        DOMAIN,
+        HashMap::from([("fields".to_owned(), fields.join(","))]),
+    );
+    let message = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::InvalidArgument(violations) => invalid(&violations),
+            Error::RequestIdReused { request_id } => {
+                let mut details = ErrorDetails::new();
+                details
+                    .add_bad_request_violation(
+                        "request_id",
+                        "was already used for a different request",
+                    )
+                    .set_error_info(
+                        "REQUEST_ID_REUSED",
+                        DOMAIN,
+                        HashMap::from([("request_id".to_owned(), request_id.clone())]),
+                    );
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("request_id {request_id:?} was already used for a different request"),
+                    details,
+                )
+            }
+            Error::NotFound {
+                reason,
+                message,
+                metadata: pairs,
+            } => Status::with_error_details(
+                Code::NotFound,
+                message,
+                ErrorDetails::with_error_info(reason, DOMAIN, metadata(pairs)),
+            ),
+            Error::AlreadyExists {
+                reason,
+                message,
+                metadata: pairs,
+            } => Status::with_error_details(
+                Code::AlreadyExists,
+                message,
+                ErrorDetails::with_error_info(reason, DOMAIN, metadata(pairs)),
+            ),
+            Error::EtagMismatch { resource, id } => Status::with_error_details(
+                Code::Aborted,
+                format!("the etag is not current: {resource} {id} was changed since it was read"),
+                ErrorDetails::with_error_info(
+                    "ETAG_MISMATCH",
+                    DOMAIN,
+                    HashMap::from([
+                        ("resource".to_owned(), resource.to_owned()),
+                        ("id".to_owned(), id),
+                    ]),
+                ),
+            ),
+            Error::FailedPrecondition {
+                reason,
+                message,
+                metadata: pairs,
+            } => {
+                let mut details = ErrorDetails::with_error_info(reason, DOMAIN, metadata(pairs));
+                details.add_precondition_failure_violation(reason, "", &message);
+                Status::with_error_details(Code::FailedPrecondition, message, details)
+            }
+            Error::Conflict(message) => Status::with_error_details(
+                Code::Aborted,
+                message,
+                ErrorDetails::with_error_info("CONCURRENT_MODIFICATION", DOMAIN, HashMap::new()),
+            ),
+            Error::Unavailable(cause) => {
+                tracing::error!(error = %cause, "dependency unavailable");
+                let mut details =
+                    ErrorDetails::with_error_info("UNAVAILABLE", DOMAIN, HashMap::new());
+                details.set_retry_info(Some(Duration::from_secs(1)));
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "the service is temporarily unavailable; retry later",
+                    details,
+                )
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                Status::with_error_details(
+                    Code::Internal,
+                    "internal error",
+                    ErrorDetails::with_error_info("INTERNAL", DOMAIN, HashMap::new()),
+                )
+            }
+        }
+    }
+}

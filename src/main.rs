@@ -1,0 +1,104 @@
+//! The `patron` binary.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use patron::app::{Application, open_store};
+use patron::config::{Settings, SettingsInput};
+
+/// patron: customers of a usage-billing platform, connected to Stripe, over gRPC.
+#[derive(Parser, Debug)]
+#[command(name = "patron", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: SettingsInput,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve gRPC and HTTP until SIGTERM or SIGINT (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print the version and exit.
+    Version,
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("patron: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("signal received");
+        shutdown.shutdown();
+    });
+    app.run_until_stopped().await;
+    ExitCode::SUCCESS
+}
+
+async fn migrate(settings: Settings) -> ExitCode {
+    match open_store(&settings, true).await {
+        Ok(store) => {
+            tracing::info!("migrations applied");
+            store.close().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("patron: migrate failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Version)) {
+        println!("patron {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::resolve(cli.settings) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("patron: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    patron::telemetry::init(settings.log_format);
+    match cli.command {
+        Some(Command::Migrate) => migrate(settings).await,
+        _ => serve(settings).await,
+    }
+}

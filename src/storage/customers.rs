@@ -1,0 +1,504 @@
+//! Customer rows, their subject keys and the attribution-identifier ledger.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::domain::customer::{Address, Customer, CustomerFields, CustomerQuery, OrderField};
+use crate::domain::page::SortValue;
+use crate::domain::values::{
+    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ShortText,
+};
+use crate::domain::{Namespace, Timestamp, new_id};
+
+fn stored<T>(value: Option<String>, make: fn(String) -> T) -> Option<T> {
+    value.map(make)
+}
+
+fn to_domain(row: customer::Model) -> StoreResult<Customer> {
+    let corrupt = |what: &str, e: serde_json::Error| {
+        StoreError::Db(sea_orm::DbErr::Custom(format!(
+            "customer {} has unreadable {what}: {e}",
+            row.id
+        )))
+    };
+    let metadata: BTreeMap<String, String> =
+        serde_json::from_str(&row.metadata).map_err(|e| corrupt("metadata", e))?;
+    let subject_keys: Vec<String> =
+        serde_json::from_str(&row.subject_keys).map_err(|e| corrupt("subject_keys", e))?;
+    Ok(Customer {
+        fields: CustomerFields {
+            key: stored(row.key, Identifier::from_stored),
+            name: Name::from_stored(row.name),
+            description: stored(row.description, Description::from_stored),
+            metadata: Metadata::from_stored(metadata),
+            subject_keys: subject_keys
+                .into_iter()
+                .map(Identifier::from_stored)
+                .collect(),
+            primary_email: stored(row.primary_email, Email::from_stored),
+            currency: stored(row.currency, Currency::from_stored),
+            billing_address: Address {
+                country: stored(row.billing_country, CountryCode::from_stored),
+                postal_code: stored(row.billing_postal_code, ShortText::from_stored),
+                state: stored(row.billing_state, ShortText::from_stored),
+                city: stored(row.billing_city, ShortText::from_stored),
+                line1: stored(row.billing_line1, ShortText::from_stored),
+                line2: stored(row.billing_line2, ShortText::from_stored),
+                phone_number: stored(row.billing_phone_number, ShortText::from_stored),
+            },
+        },
+        id: row.id,
+        created_at: Timestamp(row.created_at),
+        updated_at: Timestamp(row.updated_at),
+        deleted_at: row.deleted_at.map(Timestamp),
+        etag: row.etag,
+    })
+}
+
+fn text<T: AsRef<str>>(value: &Option<T>) -> Option<String> {
+    value.as_ref().map(|v| v.as_ref().to_owned())
+}
+
+fn to_row(ns: &Namespace, c: &Customer) -> customer::ActiveModel {
+    let f = &c.fields;
+    let a = &f.billing_address;
+    let keys: Vec<&str> = f.subject_keys.iter().map(Identifier::as_str).collect();
+    customer::ActiveModel {
+        id: Set(c.id.clone()),
+        namespace: Set(ns.as_str().to_owned()),
+        key: Set(text(&f.key)),
+        name: Set(f.name.as_str().to_owned()),
+        name_lower: Set(f.name.as_str().to_lowercase()),
+        description: Set(text(&f.description)),
+        metadata: Set(serde_json::to_string(f.metadata.entries()).unwrap_or_default()),
+        subject_keys: Set(serde_json::to_string(&keys).unwrap_or_default()),
+        primary_email: Set(text(&f.primary_email)),
+        primary_email_lower: Set(f.primary_email.as_ref().map(Email::lowercase)),
+        currency: Set(text(&f.currency)),
+        billing_country: Set(text(&a.country)),
+        billing_postal_code: Set(text(&a.postal_code)),
+        billing_state: Set(text(&a.state)),
+        billing_city: Set(text(&a.city)),
+        billing_line1: Set(text(&a.line1)),
+        billing_line2: Set(text(&a.line2)),
+        billing_phone_number: Set(text(&a.phone_number)),
+        created_at: Set(c.created_at.micros()),
+        updated_at: Set(c.updated_at.micros()),
+        deleted_at: Set(c.deleted_at.map(Timestamp::micros)),
+        etag: Set(c.etag.clone()),
+    }
+}
+
+async fn by_id(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    id: &str,
+) -> StoreResult<Option<Customer>> {
+    customer::Entity::find()
+        .filter(customer::Column::Namespace.eq(ns.as_str()))
+        .filter(customer::Column::Id.eq(id))
+        .one(db)
+        .await
+        .map_err(StoreError::from_db)?
+        .map(to_domain)
+        .transpose()
+}
+
+async fn live_by_key(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    key: &str,
+) -> StoreResult<Option<Customer>> {
+    customer::Entity::find()
+        .filter(customer::Column::Namespace.eq(ns.as_str()))
+        .filter(customer::Column::Key.eq(key))
+        .filter(customer::Column::DeletedAt.is_null())
+        .one(db)
+        .await
+        .map_err(StoreError::from_db)?
+        .map(to_domain)
+        .transpose()
+}
+
+async fn holders(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    identifiers: &[&str],
+) -> StoreResult<Vec<(String, String)>> {
+    if identifiers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = ident::Entity::find()
+        .filter(ident::Column::Namespace.eq(ns.as_str()))
+        .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
+        .filter(ident::Column::ValidTo.is_null())
+        .order_by_asc(ident::Column::Identifier)
+        .all(db)
+        .await
+        .map_err(StoreError::from_db)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.identifier, row.customer_id))
+        .collect())
+}
+
+impl Store {
+    /// The customer with this id, live or deleted.
+    pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
+        by_id(&self.reader, ns, id).await
+    }
+
+    /// The live customer with this key.
+    pub async fn live_customer_by_key(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> StoreResult<Option<Customer>> {
+        live_by_key(&self.reader, ns, key).await
+    }
+
+    /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier.
+    pub async fn identifier_holders(
+        &self,
+        ns: &Namespace,
+        identifiers: &[&str],
+    ) -> StoreResult<Vec<(String, String)>> {
+        holders(&self.writer, ns, identifiers).await
+    }
+
+    /// One page of customers plus one more row, if there is one (so the caller knows whether a
+    /// next page exists).
+    pub async fn list_customers(
+        &self,
+        ns: &Namespace,
+        query: &CustomerQuery,
+    ) -> StoreResult<Vec<Customer>> {
+        use customer::Column as C;
+        let f = &query.filter;
+        let mut select = customer::Entity::find().filter(C::Namespace.eq(ns.as_str()));
+        if !f.show_deleted {
+            select = select.filter(C::DeletedAt.is_null());
+        }
+        if let Some(key) = &f.key {
+            select = select.filter(C::Key.eq(key.as_str()));
+        }
+        if let Some(email) = &f.primary_email_lower {
+            select = select.filter(C::PrimaryEmailLower.eq(email.as_str()));
+        }
+        if let Some(prefix) = &f.name_prefix_lower {
+            // A range over the lower-cased name (byte order), so the index serves it.
+            select = select.filter(C::NameLower.gte(prefix.as_str()));
+            if let Some(end) = prefix_end(prefix) {
+                select = select.filter(C::NameLower.lt(end));
+            }
+        }
+        if let Some(subject_key) = &f.subject_key {
+            select = select.filter(
+                C::Id.in_subquery(
+                    Query::select()
+                        .column(csk::Column::CustomerId)
+                        .from(csk::Entity)
+                        .and_where(csk::Column::Namespace.eq(ns.as_str()))
+                        .and_where(csk::Column::SubjectKey.eq(subject_key.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        let sort = match query.order.field {
+            OrderField::Name => Some(C::Name),
+            OrderField::CreatedAt => Some(C::CreatedAt),
+            OrderField::Id => None,
+        };
+        let desc = query.order.descending;
+        if let Some(after) = &query.after {
+            let id = Expr::val(after.id.clone());
+            let condition = match (sort, &after.value) {
+                (Some(col), SortValue::Text(v)) => keyset(
+                    vec![Expr::col(col), Expr::col(C::Id)],
+                    vec![Expr::val(v.clone()), id],
+                    desc,
+                ),
+                (Some(col), SortValue::Int(v)) => keyset(
+                    vec![Expr::col(col), Expr::col(C::Id)],
+                    vec![Expr::val(*v), id],
+                    desc,
+                ),
+                _ => keyset(vec![Expr::col(C::Id)], vec![id], desc),
+            };
+            select = select.filter(condition);
+        }
+        let order = if desc {
+            sea_orm::Order::Desc
+        } else {
+            sea_orm::Order::Asc
+        };
+        if let Some(col) = sort {
+            select = select.order_by(col, order.clone());
+        }
+        select = select.order_by(C::Id, order).limit(query.page_size + 1);
+        select
+            .all(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+}
+
+/// `(a, b) > (x, y)` (or `<` when descending): a row comparison both databases serve from the
+/// (sort column, id) index.
+fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) -> Expr {
+    let (left, right) = if columns.len() == 1 {
+        (columns.into_iter().next(), values.into_iter().next())
+    } else {
+        (Some(Expr::tuple(columns)), Some(Expr::tuple(values)))
+    };
+    let (Some(left), Some(right)) = (left, right) else {
+        return Expr::val(true).into();
+    };
+    if descending {
+        left.lt(right)
+    } else {
+        left.gt(right)
+    }
+}
+
+/// The smallest string greater than every string that starts with `prefix`, if there is one.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+impl Tx {
+    /// The customer with this id, live or deleted, read inside the transaction.
+    pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
+        by_id(&self.inner, ns, id).await
+    }
+
+    /// The live customer with this key, read inside the transaction.
+    pub async fn live_customer_by_key(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> StoreResult<Option<Customer>> {
+        live_by_key(&self.inner, ns, key).await
+    }
+
+    /// The live holders of these identifiers, read inside the transaction.
+    pub async fn identifier_holders(
+        &self,
+        ns: &Namespace,
+        identifiers: &[&str],
+    ) -> StoreResult<Vec<(String, String)>> {
+        holders(&self.inner, ns, identifiers).await
+    }
+
+    /// Inserts a new customer with its subject keys and its claims on its identifiers.
+    /// `UniqueViolation` if an identifier is held by another live customer.
+    pub async fn insert_customer(&self, ns: &Namespace, customer: &Customer) -> StoreResult<()> {
+        customer::Entity::insert(to_row(ns, customer))
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        let keys: Vec<&str> = customer
+            .fields
+            .subject_keys
+            .iter()
+            .map(Identifier::as_str)
+            .collect();
+        self.add_subject_keys(ns, &customer.id, &keys).await?;
+        let identifiers: Vec<&str> = customer
+            .fields
+            .identifiers()
+            .into_iter()
+            .map(Identifier::as_str)
+            .collect();
+        self.claim(ns, &customer.id, &identifiers, customer.created_at)
+            .await
+    }
+
+    /// Writes the customer's new state if its stored etag is still `expected_etag`; returns
+    /// whether it was written. Subject keys are replaced; `released` identifiers end their
+    /// intervals and `claimed` ones start new ones at the customer's updated_at.
+    pub async fn update_customer(
+        &self,
+        ns: &Namespace,
+        customer: &Customer,
+        expected_etag: &str,
+        released: &[&str],
+        claimed: &[&str],
+    ) -> StoreResult<bool> {
+        let result = customer::Entity::update_many()
+            .set(to_row(ns, customer))
+            .filter(customer::Column::Namespace.eq(ns.as_str()))
+            .filter(customer::Column::Id.eq(customer.id.as_str()))
+            .filter(customer::Column::Etag.eq(expected_etag))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        csk::Entity::delete_many()
+            .filter(csk::Column::CustomerId.eq(customer.id.as_str()))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        let keys: Vec<&str> = customer
+            .fields
+            .subject_keys
+            .iter()
+            .map(Identifier::as_str)
+            .collect();
+        self.add_subject_keys(ns, &customer.id, &keys).await?;
+        self.release(ns, &customer.id, released, customer.updated_at)
+            .await?;
+        self.claim(ns, &customer.id, claimed, customer.updated_at)
+            .await?;
+        Ok(true)
+    }
+
+    async fn add_subject_keys(
+        &self,
+        ns: &Namespace,
+        customer_id: &str,
+        keys: &[&str],
+    ) -> StoreResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let rows = keys.iter().map(|key| csk::ActiveModel {
+            customer_id: Set(customer_id.to_owned()),
+            namespace: Set(ns.as_str().to_owned()),
+            subject_key: Set((*key).to_owned()),
+        });
+        csk::Entity::insert_many(rows)
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    async fn claim(
+        &self,
+        ns: &Namespace,
+        customer_id: &str,
+        identifiers: &[&str],
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if identifiers.is_empty() {
+            return Ok(());
+        }
+        let rows = identifiers.iter().map(|identifier| ident::ActiveModel {
+            id: Set(new_id()),
+            namespace: Set(ns.as_str().to_owned()),
+            identifier: Set((*identifier).to_owned()),
+            customer_id: Set(customer_id.to_owned()),
+            valid_from: Set(at.micros()),
+            valid_to: Set(None),
+        });
+        ident::Entity::insert_many(rows)
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        ns: &Namespace,
+        customer_id: &str,
+        identifiers: &[&str],
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        if identifiers.is_empty() {
+            return Ok(());
+        }
+        ident::Entity::update_many()
+            .col_expr(ident::Column::ValidTo, Expr::val(at.micros()).into())
+            .filter(ident::Column::Namespace.eq(ns.as_str()))
+            .filter(ident::Column::CustomerId.eq(customer_id))
+            .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
+            .filter(ident::Column::ValidTo.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Soft-deletes the customer (already updated to its deleted state) if its etag is still
+    /// `expected_etag`, ending every interval of its identifiers; returns whether it was written.
+    pub async fn delete_customer(
+        &self,
+        ns: &Namespace,
+        customer: &Customer,
+        expected_etag: &str,
+    ) -> StoreResult<bool> {
+        let Some(deleted_at) = customer.deleted_at else {
+            return Ok(false);
+        };
+        let result = customer::Entity::update_many()
+            .col_expr(
+                customer::Column::DeletedAt,
+                Expr::val(deleted_at.micros()).into(),
+            )
+            .col_expr(
+                customer::Column::UpdatedAt,
+                Expr::val(customer.updated_at.micros()).into(),
+            )
+            .col_expr(
+                customer::Column::Etag,
+                Expr::val(customer.etag.clone()).into(),
+            )
+            .filter(customer::Column::Namespace.eq(ns.as_str()))
+            .filter(customer::Column::Id.eq(customer.id.as_str()))
+            .filter(customer::Column::Etag.eq(expected_etag))
+            .filter(customer::Column::DeletedAt.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        if result.rows_affected != 1 {
+            return Ok(false);
+        }
+        ident::Entity::update_many()
+            .col_expr(
+                ident::Column::ValidTo,
+                Expr::val(deleted_at.micros()).into(),
+            )
+            .filter(ident::Column::Namespace.eq(ns.as_str()))
+            .filter(ident::Column::CustomerId.eq(customer.id.as_str()))
+            .filter(ident::Column::ValidTo.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_ranges_end_after_every_extension() {
+        assert_eq!(prefix_end("acme").as_deref(), Some("acmf"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        // The surrogate gap is skipped.
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+    }
+}

@@ -1,0 +1,188 @@
+//! Storage: SeaORM entities and repositories. The only module that names sea_orm.
+//!
+//! SQLite runs with WAL, a busy timeout and one writer connection (writes queue in the pool instead
+//! of spinning on the database lock) beside a pool of readers. PostgreSQL uses one pool.
+
+mod customers;
+mod entities;
+mod idempotency;
+
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::domain::Error;
+
+pub use idempotency::IdempotencyRecord;
+
+/// A storage failure, as the service layer needs to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique index refused the write (the service decides what was taken).
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// Any other database error.
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl StoreError {
+    fn from_db(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(message)) => Self::UniqueViolation(message),
+            _ => Self::Db(err),
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Db(
+                db @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_))),
+            ) => Error::Unavailable(format!("database: {db}")),
+            other => Error::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a store runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (or memory).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Connection settings.
+#[derive(Clone, Debug)]
+pub struct PoolSettings {
+    /// Most connections (PostgreSQL) or readers (SQLite).
+    pub max_connections: u32,
+    /// How long a call waits for a connection.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The database: a writer and readers (the same pool on PostgreSQL).
+#[derive(Clone, Debug)]
+pub struct Store {
+    writer: DatabaseConnection,
+    reader: DatabaseConnection,
+    backend: Backend,
+}
+
+/// An open write transaction; dropped without `commit` it rolls back.
+pub struct Tx {
+    inner: DatabaseTransaction,
+}
+
+fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    options
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite:...` or `postgres://...`).
+    pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let writer = Database::connect(options(url, 1, settings)).await?;
+            // An in-memory database exists once per connection: it cannot have separate readers.
+            let reader = if in_memory {
+                writer.clone()
+            } else {
+                Database::connect(options(url, settings.max_connections.max(1), settings)).await?
+            };
+            Ok(Self {
+                writer,
+                reader,
+                backend: Backend::Sqlite,
+            })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = Database::connect(options(url, settings.max_connections, settings)).await?;
+            Ok(Self {
+                writer: pool.clone(),
+                reader: pool,
+                backend: Backend::Postgres,
+            })
+        } else {
+            Err(DbErr::Custom(
+                "the database URL must start with sqlite: or postgres://".into(),
+            ))
+        }
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.writer, None).await
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.reader.ping().await.map_err(StoreError::from_db)
+    }
+
+    /// Begins a write transaction (on SQLite it takes the write lock at once, so it never has to
+    /// upgrade a read lock and fail).
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let inner = self
+            .writer
+            .begin_with_options(options)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(Tx { inner })
+    }
+
+    /// Closes every connection.
+    pub async fn close(self) {
+        let _ = self.reader.clone().close().await;
+        let _ = self.writer.close().await;
+    }
+}
+
+impl Tx {
+    /// Commits the transaction.
+    pub async fn commit(self) -> StoreResult<()> {
+        self.inner.commit().await.map_err(StoreError::from_db)
+    }
+}
