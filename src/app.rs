@@ -204,7 +204,7 @@ impl Application {
     /// Serves until shut down, then waits for in-flight calls (at most the grace period) and
     /// closes the database.
     pub async fn run_until_stopped(self) {
-        let mut rx = self.shutdown.0.subscribe();
+        let rx = self.shutdown.0.subscribe();
         let grpc = self.grpc_task;
         let http = self.http_task;
         let servers = async {
@@ -219,7 +219,7 @@ impl Application {
         tokio::pin!(servers);
         tokio::select! {
             () = &mut servers => {}
-            _ = rx.wait_for(|stop| *stop) => {
+            () = stopped(rx) => {
                 if tokio::time::timeout(self.grace, &mut servers).await.is_err() {
                     tracing::warn!(grace = ?self.grace, "in-flight calls did not finish in time");
                 }

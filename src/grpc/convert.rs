@@ -186,7 +186,11 @@ pub fn customer_fields(raw: Option<&pb::Customer>) -> Result<CustomerFields> {
         currency,
         billing_address,
     });
-    if let Some(f) = &fields {
+    // The attribution rule speaks of the valid fields only (an invalid subject key list must not
+    // also be reported as a missing key).
+    if let Some(f) = &fields
+        && v.is_empty()
+    {
         v.check(f.check_attribution("customer"));
     }
     v.finish()?;

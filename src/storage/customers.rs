@@ -261,7 +261,7 @@ fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) -> Expr {
         (Some(Expr::tuple(columns)), Some(Expr::tuple(values)))
     };
     let (Some(left), Some(right)) = (left, right) else {
-        return Expr::val(true).into();
+        return Expr::val(true);
     };
     if descending {
         left.lt(right)
@@ -429,7 +429,7 @@ impl Tx {
             return Ok(());
         }
         ident::Entity::update_many()
-            .col_expr(ident::Column::ValidTo, Expr::val(at.micros()).into())
+            .col_expr(ident::Column::ValidTo, Expr::val(at.micros()))
             .filter(ident::Column::Namespace.eq(ns.as_str()))
             .filter(ident::Column::CustomerId.eq(customer_id))
             .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
@@ -452,18 +452,12 @@ impl Tx {
             return Ok(false);
         };
         let result = customer::Entity::update_many()
-            .col_expr(
-                customer::Column::DeletedAt,
-                Expr::val(deleted_at.micros()).into(),
-            )
+            .col_expr(customer::Column::DeletedAt, Expr::val(deleted_at.micros()))
             .col_expr(
                 customer::Column::UpdatedAt,
-                Expr::val(customer.updated_at.micros()).into(),
+                Expr::val(customer.updated_at.micros()),
             )
-            .col_expr(
-                customer::Column::Etag,
-                Expr::val(customer.etag.clone()).into(),
-            )
+            .col_expr(customer::Column::Etag, Expr::val(customer.etag.clone()))
             .filter(customer::Column::Namespace.eq(ns.as_str()))
             .filter(customer::Column::Id.eq(customer.id.as_str()))
             .filter(customer::Column::Etag.eq(expected_etag))
@@ -475,10 +469,7 @@ impl Tx {
             return Ok(false);
         }
         ident::Entity::update_many()
-            .col_expr(
-                ident::Column::ValidTo,
-                Expr::val(deleted_at.micros()).into(),
-            )
+            .col_expr(ident::Column::ValidTo, Expr::val(deleted_at.micros()))
             .filter(ident::Column::Namespace.eq(ns.as_str()))
             .filter(ident::Column::CustomerId.eq(customer.id.as_str()))
             .filter(ident::Column::ValidTo.is_null())

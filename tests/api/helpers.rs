@@ -1,0 +1,291 @@
+//! spawn_app(): a real patron server on port 0 with its own fresh database, and typed clients.
+
+use std::collections::HashMap;
+
+use patron::app::{Application, ShutdownHandle};
+use patron::config::Settings;
+use patron::grpc::pb;
+use patron::grpc::pb::customer_service_client::CustomerServiceClient;
+use sea_orm::{ConnectionTrait, Database};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on (an admin connection URL).
+pub fn postgres_admin_url() -> String {
+    std::env::var("PATRON_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(admin_url: &str, database: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    format!("{server}/{database}{query}")
+}
+
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+/// A running server with its database; stops and drops the database when dropped.
+pub struct TestApp {
+    pub grpc_addr: std::net::SocketAddr,
+    pub http_addr: std::net::SocketAddr,
+    pub database_url: String,
+    pub customers: CustomerServiceClient<Channel>,
+    shutdown: ShutdownHandle,
+    server: Option<tokio::task::JoinHandle<()>>,
+    db: Option<TestDb>,
+}
+
+impl TestApp {
+    /// A server on a fresh database of `backend`. PostgreSQL is required: an unreachable server
+    /// fails the test with a clear message, never skips it.
+    pub async fn spawn(backend: Backend) -> Self {
+        let (database_url, db) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/patron.db?mode=rwc", dir.path().display());
+                (url, TestDb::Sqlite(dir))
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL is required for these tests and is unreachable at {admin_url}: \
+                         {e}. Start it (see README) or set PATRON_TEST_DATABASE_URL."
+                    )
+                });
+                let name = format!(
+                    "patron_test_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                let _ = admin.close().await;
+                (
+                    with_database(&admin_url, &name),
+                    TestDb::Postgres { admin_url, name },
+                )
+            }
+        };
+        let app = Application::build(Settings::for_tests(database_url.clone()))
+            .await
+            .expect("server starts");
+        let grpc_addr = app.grpc_addr();
+        let http_addr = app.http_addr();
+        let shutdown = app.shutdown_handle();
+        let server = tokio::spawn(app.run_until_stopped());
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the server");
+        Self {
+            grpc_addr,
+            http_addr,
+            database_url,
+            customers: CustomerServiceClient::new(channel),
+            shutdown,
+            server: Some(server),
+            db: Some(db),
+        }
+    }
+
+    /// A new channel to the server (one per concurrent client).
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.grpc_addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect to the server")
+    }
+
+    /// Creates a customer, panicking on failure.
+    pub async fn create(&self, customer: pb::Customer) -> pb::Customer {
+        self.customers
+            .clone()
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(customer),
+                request_id: String::new(),
+            })
+            .await
+            .expect("create customer")
+            .into_inner()
+    }
+
+    /// Creates a customer, returning the status on failure.
+    pub async fn try_create(&self, customer: pb::Customer) -> Result<pb::Customer, Status> {
+        self.customers
+            .clone()
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(customer),
+                request_id: String::new(),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    /// Every customer of a list query, following next_page_token (show_deleted as given).
+    pub async fn list_all(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
+        let mut all = Vec::new();
+        loop {
+            let page = self
+                .customers
+                .clone()
+                .list_customers(request.clone())
+                .await
+                .expect("list customers")
+                .into_inner();
+            all.extend(page.customers);
+            if page.next_page_token.is_empty() {
+                return all;
+            }
+            request.page_token = page.next_page_token;
+        }
+    }
+
+    /// Runs SQL against the server's database and returns rows as text columns.
+    pub async fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let db = Database::connect(&self.database_url)
+            .await
+            .expect("connect");
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("query");
+        let out = rows
+            .iter()
+            .map(|row| {
+                (0..row.column_names().len())
+                    .map(|i| {
+                        row.try_get_by_index::<Option<String>>(i)
+                            .or_else(|_| {
+                                row.try_get_by_index::<Option<i64>>(i)
+                                    .map(|v| v.map(|v| v.to_string()))
+                            })
+                            .expect("text or integer column")
+                    })
+                    .collect()
+            })
+            .collect();
+        let _ = db.close().await;
+        out
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        let server = self.server.take();
+        let db = self.db.take();
+        // Stop the server and drop the database on a runtime of its own (Drop cannot await).
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Some(server) = server {
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+                }
+                if let Some(TestDb::Postgres { admin_url, name }) = db
+                    && let Ok(admin) = Database::connect(&admin_url).await
+                {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs each named scenario (an `async fn(TestApp)`) once per database:
+/// `mod name { fn sqlite(); fn postgres(); }`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                    super::$name(app).await;
+                }
+            }
+        )*
+    };
+}
+
+/// A customer with only a name and a key.
+pub fn customer(name: &str, key: &str) -> pb::Customer {
+    pb::Customer {
+        name: name.to_owned(),
+        key: key.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// A customer with a name, a key and subject keys.
+pub fn customer_with_subjects(name: &str, key: &str, subjects: &[&str]) -> pb::Customer {
+    pb::Customer {
+        usage_attribution: Some(pb::CustomerUsageAttribution {
+            subject_keys: subjects.iter().map(|s| (*s).to_owned()).collect(),
+        }),
+        ..customer(name, key)
+    }
+}
+
+/// Asserts the status code and ErrorInfo reason (domain patron.v1); returns the metadata.
+pub fn assert_error(status: &Status, code: Code, reason: &str) -> HashMap<String, String> {
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "unexpected reason in {status:?}");
+    assert_eq!(info.domain, "patron.v1");
+    info.metadata.clone()
+}
+
+/// The field paths of the BadRequest of an INVALID_ARGUMENT status.
+pub fn bad_fields(status: &Status) -> Vec<String> {
+    assert_eq!(
+        status.code(),
+        Code::InvalidArgument,
+        "unexpected status: {status:?}"
+    );
+    let details = status.get_error_details();
+    let bad = details
+        .bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"));
+    bad.field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}

@@ -1,0 +1,11 @@
+//! patron's integration tests: one binary that starts the real server on port 0 and talks gRPC
+//! through the generated clients. Storage-touching scenarios run on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod customers_create;
+mod customers_list;
+mod customers_update_delete;
+mod server;
