@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page::{self, Cursor};
 use super::values::{
-    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ShortText,
+    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ResourceId, ShortText,
 };
 use super::{FieldViolation, Timestamp};
 
@@ -140,7 +140,7 @@ impl Customer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CustomerLookup {
     /// By id: deleted customers are found too.
-    Id(String),
+    Id(ResourceId),
     /// By key: only the live holder.
     Key(Identifier),
 }

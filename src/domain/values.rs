@@ -106,6 +106,10 @@ string_newtype!(
     CountryCode
 );
 string_newtype!(
+    /// A resource id: a ULID (26 characters of Crockford base32), upper case.
+    ResourceId
+);
+string_newtype!(
     /// A caller's idempotency key: 1..128 characters, no control characters.
     RequestId
 );
@@ -237,6 +241,24 @@ impl CountryCode {
     }
 }
 
+impl ResourceId {
+    /// Parses a required id; lower case is accepted and returned upper case.
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldViolation> {
+        if raw.is_empty() {
+            return Err(FieldViolation::new(field, "is required"));
+        }
+        match ulid::Ulid::from_string(raw) {
+            Ok(id) => Ok(Self(id.to_string())),
+            Err(_) => Err(FieldViolation::new(
+                field,
+                format!(
+                    "{raw:?} is not an id (a ULID of 26 characters, e.g. 01ARZ3NDEKTSV4RRFFQ69G5FAV)"
+                ),
+            )),
+        }
+    }
+}
+
 impl RequestId {
     /// Parses an optional request id (empty means none).
     pub fn parse(field: &str, raw: &str) -> Result<Option<Self>, FieldViolation> {
@@ -328,6 +350,15 @@ mod tests {
         assert!(Identifier::parse("k", "a\nb").is_err());
         assert!(Identifier::parse("k", &"é".repeat(256)).is_ok());
         assert!(Identifier::parse("k", &"é".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn ids_are_ulids() {
+        let id = ResourceId::parse("id", "01arz3ndektsv4rrffq69g5fav").expect("lower case");
+        assert_eq!(id.as_str(), "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        assert!(ResourceId::parse("id", "").is_err());
+        assert!(ResourceId::parse("id", "not-a-ulid").is_err());
+        assert!(ResourceId::parse("id", "01ARZ3NDEKTSV4RRFFQ69G5FAVX").is_err());
     }
 
     #[test]

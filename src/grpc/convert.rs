@@ -9,7 +9,8 @@ use crate::domain::customer::{
 use crate::domain::error::Violations;
 use crate::domain::page;
 use crate::domain::values::{
-    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, RequestId, ShortText,
+    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, RequestId, ResourceId,
+    ShortText,
 };
 use crate::domain::{Error, FieldViolation, Result, Timestamp};
 
@@ -205,7 +206,9 @@ pub fn request_id(raw: &str) -> Result<Option<RequestId>> {
 /// A lookup by id or key (`field` is the oneof's name for the "is required" violation).
 pub fn lookup(id: Option<&str>, key: Option<&str>) -> Result<CustomerLookup> {
     match (id, key) {
-        (Some(id), _) if !id.trim().is_empty() => Ok(CustomerLookup::Id(id.to_owned())),
+        (Some(id), _) if !id.is_empty() => ResourceId::parse("id", id)
+            .map(CustomerLookup::Id)
+            .map_err(|v| Error::InvalidArgument(vec![v])),
         (_, Some(key)) if !key.is_empty() => Identifier::parse("key", key)
             .map(CustomerLookup::Key)
             .map_err(|v| Error::InvalidArgument(vec![v])),
@@ -360,4 +363,9 @@ pub fn customer_query(r: &pb::ListCustomersRequest) -> Result<CustomerQuery> {
 /// A violation for a field that must be set.
 pub fn required(field: &str) -> Error {
     Error::InvalidArgument(vec![FieldViolation::new(field, "is required")])
+}
+
+/// The id of the customer an UpdateCustomer call changes.
+pub fn customer_id(c: &pb::Customer) -> Result<ResourceId> {
+    ResourceId::parse("customer.id", &c.id).map_err(|v| Error::InvalidArgument(vec![v]))
 }

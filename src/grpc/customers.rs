@@ -69,15 +69,10 @@ impl CustomerService for CustomerApi {
         let ns = namespace(&request);
         let r = request.into_inner();
         let customer = r.customer.ok_or_else(|| convert::required("customer"))?;
-        if customer.id.is_empty() {
-            return Err(convert::required("customer.id").into());
-        }
+        let id = convert::customer_id(&customer)?;
         let patch = convert::customer_patch(&customer, r.update_mask.as_ref())?;
         let etag = (!customer.etag.is_empty()).then_some(customer.etag.as_str());
-        let updated = self
-            .customers
-            .update(&ns, &customer.id, etag, &patch)
-            .await?;
+        let updated = self.customers.update(&ns, &id, etag, &patch).await?;
         Ok(Response::new(customer_to_pb(updated)))
     }
 

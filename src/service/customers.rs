@@ -6,7 +6,7 @@ use crate::domain::customer::{
     Customer, CustomerFields, CustomerLookup, CustomerPatch, CustomerQuery,
 };
 use crate::domain::page;
-use crate::domain::values::{Identifier, RequestId};
+use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_etag, new_id};
 use crate::storage::{Store, StoreError, Tx};
 
@@ -32,7 +32,7 @@ pub struct CustomerPage {
 
 fn not_found(lookup: &CustomerLookup) -> Error {
     let (what, value) = match lookup {
-        CustomerLookup::Id(id) => ("id", id.clone()),
+        CustomerLookup::Id(id) => ("id", id.as_str().to_owned()),
         CustomerLookup::Key(key) => ("key", key.as_str().to_owned()),
     };
     Error::NotFound {
@@ -148,7 +148,7 @@ impl Customers {
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn get(&self, ns: &Namespace, lookup: &CustomerLookup) -> Result<Customer> {
         let found = match lookup {
-            CustomerLookup::Id(id) => self.store.customer_by_id(ns, id).await?,
+            CustomerLookup::Id(id) => self.store.customer_by_id(ns, id.as_str()).await?,
             CustomerLookup::Key(key) => self.store.live_customer_by_key(ns, key.as_str()).await?,
         };
         found.ok_or_else(|| not_found(lookup))
@@ -180,12 +180,13 @@ impl Customers {
     pub async fn update(
         &self,
         ns: &Namespace,
-        id: &str,
+        id: &ResourceId,
         etag: Option<&str>,
         patch: &CustomerPatch,
     ) -> Result<Customer> {
         let tx = self.store.begin().await?;
-        let lookup = CustomerLookup::Id(id.to_owned());
+        let lookup = CustomerLookup::Id(id.clone());
+        let id = id.as_str();
         let current = tx
             .customer_by_id(ns, id)
             .await?
@@ -218,10 +219,14 @@ impl Customers {
         .await;
         match result {
             Ok(true) => Ok(updated),
-            Ok(false) => Err(Error::EtagMismatch {
+            // The row changed between our read and our write (PostgreSQL, READ COMMITTED).
+            Ok(false) if etag.is_some() => Err(Error::EtagMismatch {
                 resource: "customer",
                 id: id.to_owned(),
             }),
+            Ok(false) => Err(Error::Conflict(format!(
+                "customer {id} changed while it was being updated; retry"
+            ))),
             Err(StoreError::UniqueViolation(_)) => {
                 Err(self.identifier_conflict(ns, &fields, Some(id)).await)
             }
@@ -240,7 +245,7 @@ impl Customers {
     ) -> Result<Customer> {
         let tx = self.store.begin().await?;
         let current = match lookup {
-            CustomerLookup::Id(id) => tx.customer_by_id(ns, id).await?,
+            CustomerLookup::Id(id) => tx.customer_by_id(ns, id.as_str()).await?,
             CustomerLookup::Key(key) => tx.live_customer_by_key(ns, key.as_str()).await?,
         }
         .ok_or_else(|| not_found(lookup))?;
@@ -256,6 +261,12 @@ impl Customers {
             ..current.clone()
         };
         if !tx.delete_customer(ns, &deleted, &current.etag).await? {
+            if etag.is_some() {
+                return Err(Error::EtagMismatch {
+                    resource: "customer",
+                    id: current.id,
+                });
+            }
             return Err(Error::Conflict(format!(
                 "customer {} changed while it was being deleted; retry",
                 current.id

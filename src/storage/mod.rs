@@ -40,12 +40,36 @@ impl StoreError {
     }
 }
 
+/// Whether a database error means "cannot reach the database now" (retryable) rather than a bug.
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                Sqlx::Io(_)
+                | Sqlx::Tls(_)
+                | Sqlx::PoolTimedOut
+                | Sqlx::PoolClosed
+                | Sqlx::WorkerCrashed => true,
+                // PostgreSQL: connection exceptions (08), operator intervention such as a
+                // shutdown (57P), the database does not exist (3D000).
+                Sqlx::Database(db) => db.code().is_some_and(|code| {
+                    code.starts_with("08") || code.starts_with("57P") || code == "3D000"
+                }),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Db(
-                db @ (DbErr::ConnectionAcquire(_) | DbErr::Conn(RuntimeErr::SqlxError(_))),
-            ) => Error::Unavailable(format!("database: {db}")),
+            StoreError::Db(db) if is_unavailable(&db) => {
+                Error::Unavailable(format!("database: {db}"))
+            }
             other => Error::Internal(format!("database: {other}")),
         }
     }

@@ -405,6 +405,17 @@ async fn get_reports_missing_and_deleted_customers(app: TestApp) {
     assert_eq!(info["id"], "01ARZ3NDEKTSV4RRFFQ69G5FAV");
     let status = client.get_customer(get_by_key("nobody")).await.unwrap_err();
     assert_error(&status, Code::NotFound, "CUSTOMER_NOT_FOUND");
+    for malformed in ["not-an-id", "01ARZ3NDEKTSV4RRFFQ69G5FA"] {
+        let status = client.get_customer(get_by_id(malformed)).await.unwrap_err();
+        assert_eq!(bad_fields(&status), ["id"], "{malformed}");
+    }
+    let lower = app.create(customer("Lower", "lower")).await;
+    let found = client
+        .get_customer(get_by_id(&lower.id.to_lowercase()))
+        .await
+        .expect("ids are case-insensitive like every ULID")
+        .into_inner();
+    assert_eq!(found.id, lower.id);
     let status = client
         .get_customer(pb::GetCustomerRequest { lookup: None })
         .await

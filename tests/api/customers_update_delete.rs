@@ -264,6 +264,18 @@ async fn bad_masks_and_values_are_invalid(app: TestApp) {
     let status = update(
         &app,
         pb::Customer {
+            id: "nope".into(),
+            name: "x".into(),
+            ..Default::default()
+        },
+        &["name"],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad_fields(&status), ["customer.id"]);
+    let status = update(
+        &app,
+        pb::Customer {
             id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
             name: "x".into(),
             ..Default::default()

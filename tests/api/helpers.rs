@@ -158,6 +158,22 @@ impl TestApp {
         }
     }
 
+    /// Makes the database disappear under the running server (PostgreSQL: dropped with its
+    /// connections terminated).
+    pub async fn kill_database(&self) {
+        let Some(TestDb::Postgres { admin_url, name }) = &self.db else {
+            panic!("only a PostgreSQL database can be killed under a running server");
+        };
+        let admin = Database::connect(admin_url)
+            .await
+            .expect("admin connection");
+        admin
+            .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .await
+            .expect("drop database");
+        let _ = admin.close().await;
+    }
+
     /// Runs SQL against the server's database and returns rows as text columns.
     pub async fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
         let db = Database::connect(&self.database_url)

@@ -190,3 +190,41 @@ fn serve_logs_bound_addresses_and_stops_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("NOT_SERVING")), "{rest:?}");
 }
+
+/// A database that went away is UNAVAILABLE with RetryInfo (retryable), never INTERNAL, and the
+/// message names no SQL. Only PostgreSQL can disappear under a running server: the embedded SQLite
+/// file is opened by the process itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_went_away_is_unavailable_on_postgres() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let created = app
+        .create(crate::helpers::customer("Before", "before"))
+        .await;
+    app.kill_database().await;
+    let status = app
+        .customers
+        .clone()
+        .get_customer(patron::grpc::pb::GetCustomerRequest {
+            lookup: Some(patron::grpc::pb::get_customer_request::Lookup::Id(
+                created.id,
+            )),
+        })
+        .await
+        .unwrap_err();
+    crate::helpers::assert_error(&status, tonic::Code::Unavailable, "UNAVAILABLE");
+    let details = tonic_types::StatusExt::get_error_details(&status);
+    assert!(
+        details.retry_info().is_some(),
+        "RetryInfo tells the caller to retry"
+    );
+    assert!(
+        !status.message().to_lowercase().contains("select"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        !status.message().contains("patron_test_"),
+        "{}",
+        status.message()
+    );
+}
