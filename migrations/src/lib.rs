@@ -2,7 +2,10 @@
 //! SQLite and PostgreSQL.
 pub use sea_orm_migration::prelude::*;
 
+use sea_orm_migration::sea_orm::DatabaseBackend;
+
 mod m20261121_000001_customers;
+mod m20261121_000002_stripe;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -10,6 +13,27 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_customers::Migration)]
+        vec![
+            Box::new(m20261121_000001_customers::Migration),
+            Box::new(m20261121_000002_stripe::Migration),
+        ]
     }
+}
+
+/// Runs SQL statements written for both databases; `{C}` stands for the byte-order collation
+/// clause, which PostgreSQL needs spelled out and SQLite has by default.
+pub(crate) async fn run_statements(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let collate = match db.get_database_backend() {
+        DatabaseBackend::Postgres => r#" COLLATE "C""#,
+        _ => "",
+    };
+    for statement in statements {
+        db.execute_unprepared(&statement.replace("{C}", collate))
+            .await?;
+    }
+    Ok(())
 }

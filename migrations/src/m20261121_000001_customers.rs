@@ -5,7 +5,8 @@
 //! byte-order "C" collation on PostgreSQL (SQLite's default BINARY collation is the same order).
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
+
+use crate::run_statements;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -84,26 +85,13 @@ const DOWN: &[&str] = &[
     "DROP TABLE customers",
 ];
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    let collate = match db.get_database_backend() {
-        DatabaseBackend::Postgres => r#" COLLATE "C""#,
-        _ => "",
-    };
-    for statement in statements {
-        db.execute_unprepared(&statement.replace("{C}", collate))
-            .await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, UP).await
+        run_statements(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(manager, DOWN).await
+        run_statements(manager, DOWN).await
     }
 }

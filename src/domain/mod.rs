@@ -1,6 +1,8 @@
 //! Types and rules of the product. Knows nothing of tonic, protobuf, SeaORM or Stripe: values
 //! that come out of this module's `parse` functions are valid by construction.
 
+pub mod app;
+pub mod checkout;
 pub mod customer;
 pub mod error;
 pub mod iso;
