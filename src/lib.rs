@@ -28,6 +28,8 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod http;
+pub mod payments;
+pub mod secrets;
 pub mod service;
 pub mod storage;
 pub mod telemetry;

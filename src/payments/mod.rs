@@ -1,0 +1,196 @@
+//! Payments: the Stripe adapter behind a trait. The only module that names Stripe's crates; the
+//! service layer sees the `Payments` trait and these plain types.
+
+mod stripe;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use tokio::time::Instant;
+
+use crate::domain::app::{StripeApiKey, WebhookSecret};
+use crate::domain::checkout::{CheckoutOptions, SessionStatus};
+
+pub use self::stripe::StripeGateway;
+
+/// The events patron's webhook endpoint subscribes to.
+pub const WEBHOOK_EVENTS: [&str; 4] = [
+    "setup_intent.succeeded",
+    "setup_intent.setup_failed",
+    "checkout.session.completed",
+    "checkout.session.expired",
+];
+
+/// How a Stripe call failed, as the service layer needs to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    /// Stripe refused the request's parameters (400).
+    #[error("Stripe refused the request: {message}")]
+    InvalidRequest {
+        /// Stripe's message.
+        message: String,
+        /// The parameter Stripe names, if any.
+        param: Option<String>,
+    },
+    /// Stripe refused the API key (401/403).
+    #[error("Stripe refused the app's API key")]
+    Unauthorized,
+    /// A referenced object does not exist at Stripe (404).
+    #[error("Stripe has no such object: {message}")]
+    NotFound {
+        /// Stripe's message.
+        message: String,
+    },
+    /// Stripe could not be reached or kept failing (429, 5xx, connection errors) until the
+    /// deadline.
+    #[error("Stripe is unavailable: {0}")]
+    Unavailable(String),
+    /// The call's deadline ran out while waiting for Stripe.
+    #[error("the deadline ran out waiting for Stripe")]
+    DeadlineExceeded,
+    /// Stripe answered something unexpected.
+    #[error("unexpected answer from Stripe: {0}")]
+    Other(String),
+}
+
+/// A webhook endpoint registered at Stripe.
+#[derive(Debug, Clone)]
+pub struct WebhookEndpoint {
+    /// we_...
+    pub id: String,
+    /// Its signing secret.
+    pub secret: WebhookSecret,
+}
+
+/// A Stripe customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeCustomer {
+    /// cus_...
+    pub id: String,
+    /// Whether it was deleted at Stripe.
+    pub deleted: bool,
+}
+
+/// A Stripe customer to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewStripeCustomer {
+    /// Name.
+    pub name: Option<String>,
+    /// Email.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Address: country, postal_code, state, city, line1, line2.
+    pub address: Option<[Option<String>; 6]>,
+    /// Metadata (patron_* keys).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A payment method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethod {
+    /// pm_...
+    pub id: String,
+    /// The customer it is attached to.
+    pub customer: Option<String>,
+}
+
+/// A Checkout Session to create (mode setup).
+#[derive(Debug, Clone)]
+pub struct NewCheckoutSession {
+    /// The Stripe customer.
+    pub customer: String,
+    /// Currency, lower case as Stripe wants it.
+    pub currency: Option<String>,
+    /// Validated options.
+    pub options: CheckoutOptions,
+    /// Session metadata (caller's plus patron_*), also put on the setup intent.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A Checkout Session as Stripe returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSessionInfo {
+    /// cs_...
+    pub id: String,
+    /// Hosted URL.
+    pub url: Option<String>,
+    /// Embedded client secret.
+    pub client_secret: Option<String>,
+    /// seti_...
+    pub setup_intent_id: Option<String>,
+    /// State.
+    pub status: Option<SessionStatus>,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// Creation, Unix seconds.
+    pub created: i64,
+    /// Currency, upper case.
+    pub currency: Option<String>,
+    /// Customer email.
+    pub customer_email: Option<String>,
+}
+
+/// The Stripe operations patron uses. Every call gets the deadline of the gRPC call it serves;
+/// create calls take an Idempotency-Key that the implementation reuses on every retry.
+#[async_trait::async_trait]
+pub trait Payments: Send + Sync + Debug + 'static {
+    /// GET /v1/account: the account id of the key.
+    async fn retrieve_account(
+        &self,
+        key: &StripeApiKey,
+        deadline: Instant,
+    ) -> Result<String, PaymentsError>;
+    /// POST /v1/webhook_endpoints.
+    async fn create_webhook_endpoint(
+        &self,
+        key: &StripeApiKey,
+        url: &str,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<WebhookEndpoint, PaymentsError>;
+    /// DELETE /v1/webhook_endpoints/{id}.
+    async fn delete_webhook_endpoint(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<(), PaymentsError>;
+    /// GET /v1/customers/{id}.
+    async fn retrieve_customer(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<StripeCustomer, PaymentsError>;
+    /// POST /v1/customers.
+    async fn create_customer(
+        &self,
+        key: &StripeApiKey,
+        customer: &NewStripeCustomer,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<StripeCustomer, PaymentsError>;
+    /// GET /v1/payment_methods/{id}.
+    async fn retrieve_payment_method(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<PaymentMethod, PaymentsError>;
+    /// POST /v1/checkout/sessions.
+    async fn create_checkout_session(
+        &self,
+        key: &StripeApiKey,
+        session: &NewCheckoutSession,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<CheckoutSessionInfo, PaymentsError>;
+    /// POST /v1/checkout/sessions/{id}/expire.
+    async fn expire_checkout_session(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<CheckoutSessionInfo, PaymentsError>;
+}

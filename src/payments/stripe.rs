@@ -1,0 +1,501 @@
+//! The Stripe implementation of `Payments`, on async-stripe (pinned to the API version of its
+//! release, sent on every call).
+//!
+//! Retries are ours, not the client's: every attempt of a create call carries the same
+//! Idempotency-Key, 409/429/5xx/timeouts/connection errors are retried with exponential backoff
+//! and jitter until the gRPC call's deadline, and the last failure decides between UNAVAILABLE
+//! and DEADLINE_EXCEEDED.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use stripe::{Client, ClientBuilder, StripeError};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionConsentCollection,
+    CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement,
+    CreateCheckoutSessionCustomText, CreateCheckoutSessionCustomerUpdate,
+    CreateCheckoutSessionSetupIntentData, CreateCheckoutSessionTaxIdCollection,
+    CustomTextPositionParam, ExpireCheckoutSession,
+};
+use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_connect::account::RetrieveForMyAccountAccount;
+use stripe_core::customer::{
+    CreateCustomer, OptionalFieldsCustomerAddress, RetrieveCustomer, RetrieveCustomerReturned,
+};
+use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
+use stripe_payment::payment_method::RetrievePaymentMethod;
+use tokio::time::Instant;
+
+use super::{
+    CheckoutSessionInfo, NewCheckoutSession, NewStripeCustomer, PaymentMethod, Payments,
+    PaymentsError, StripeCustomer, WEBHOOK_EVENTS, WebhookEndpoint,
+};
+use crate::domain::app::{StripeApiKey, WebhookSecret};
+use crate::domain::checkout::{SessionStatus, UiMode};
+
+/// Longest a single attempt may take (the deadline may cut it shorter).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First backoff; doubles per retry up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Talks to Stripe (or a Stripe double) at a base URL.
+#[derive(Debug, Clone)]
+pub struct StripeGateway {
+    base_url: String,
+    /// One HTTP client per API key (keyed by its SHA-256), reused across calls.
+    clients: Arc<Mutex<HashMap<[u8; 32], Client>>>,
+}
+
+impl StripeGateway {
+    /// A gateway for `base_url` (e.g. `https://api.stripe.com`).
+    pub fn new(base_url: &str) -> Self {
+        let mut base_url = base_url.trim().to_owned();
+        if !base_url.ends_with('/') {
+            base_url.push('/');
+        }
+        Self {
+            base_url,
+            clients: Arc::default(),
+        }
+    }
+
+    fn client(&self, key: &StripeApiKey) -> Result<Client, PaymentsError> {
+        let digest: [u8; 32] = Sha256::digest(key.expose().as_bytes()).into();
+        let mut clients = self
+            .clients
+            .lock()
+            .map_err(|_| PaymentsError::Other("client cache poisoned".into()))?;
+        if let Some(client) = clients.get(&digest) {
+            return Ok(client.clone());
+        }
+        let client = ClientBuilder::new(key.expose())
+            .url(self.base_url.clone())
+            .build()
+            .map_err(|e| PaymentsError::Other(format!("cannot build the Stripe client: {e}")))?;
+        clients.insert(digest, client.clone());
+        Ok(client)
+    }
+}
+
+/// A value of one of async-stripe's string enums (their FromStr cannot fail).
+fn choice<T: FromStr<Err = Infallible>>(value: &str) -> T {
+    match value.parse() {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
+}
+
+enum Failure {
+    /// Worth another attempt (with the reason).
+    Retry(String),
+    /// The answer is final.
+    Final(PaymentsError),
+}
+
+fn classify(err: StripeError) -> Failure {
+    match err {
+        StripeError::Stripe(errors, status) => {
+            let message = errors
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            match status {
+                400 | 402 | 422 => Failure::Final(PaymentsError::InvalidRequest {
+                    message,
+                    param: errors.param.clone(),
+                }),
+                401 | 403 => Failure::Final(PaymentsError::Unauthorized),
+                404 => Failure::Final(PaymentsError::NotFound { message }),
+                409 | 429 | 500..=599 => Failure::Retry(format!("HTTP {status}: {message}")),
+                _ => Failure::Final(PaymentsError::Other(format!("HTTP {status}: {message}"))),
+            }
+        }
+        // A non-2xx answer without Stripe's error body (a proxy, a dropped response) is a
+        // transient fault like any 5xx.
+        StripeError::JSONDeserialize(message) if message.contains("Stripe error") => {
+            Failure::Retry(format!("unreadable error response: {message}"))
+        }
+        StripeError::JSONDeserialize(message) => Failure::Final(PaymentsError::Other(format!(
+            "unreadable response: {message}"
+        ))),
+        StripeError::ClientError(message) => Failure::Retry(format!("connection: {message}")),
+        StripeError::Timeout => Failure::Retry("timed out".into()),
+        StripeError::ConfigError(message) => Failure::Final(PaymentsError::Other(message)),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or `deadline` passes.
+#[tracing::instrument(name = "stripe", skip_all, fields(stripe.endpoint = endpoint))]
+async fn with_retries<T, F, Fut>(
+    endpoint: &'static str,
+    deadline: Instant,
+    mut attempt: F,
+) -> Result<T, PaymentsError>
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<T, StripeError>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut last_failure: Option<String> = None;
+    let mut tries: u32 = 0;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(match last_failure {
+                Some(reason) if !reason.starts_with("timed out") => {
+                    PaymentsError::Unavailable(reason)
+                }
+                _ => PaymentsError::DeadlineExceeded,
+            });
+        }
+        let budget = (deadline - now).min(ATTEMPT_TIMEOUT);
+        tries += 1;
+        let outcome = match tokio::time::timeout(budget, attempt(budget)).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(err)) => classify(err),
+            Err(_) => Failure::Retry("timed out".into()),
+        };
+        let reason = match outcome {
+            Failure::Final(err) => return Err(err),
+            Failure::Retry(reason) => reason,
+        };
+        tracing::warn!(endpoint, attempt = tries, %reason, "Stripe call failed; retrying");
+        last_failure = Some(reason);
+        let jitter = Duration::from_millis(rand::random::<u64>() % 50);
+        let pause = (backoff + jitter).min(deadline.saturating_duration_since(Instant::now()));
+        tokio::time::sleep(pause).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn idempotent(key: &str) -> Result<RequestStrategy, PaymentsError> {
+    IdempotencyKey::new(key)
+        .map(RequestStrategy::Idempotent)
+        .map_err(|e| PaymentsError::Other(format!("idempotency key: {e}")))
+}
+
+fn session_info(session: stripe_shared::CheckoutSession) -> CheckoutSessionInfo {
+    CheckoutSessionInfo {
+        id: session.id.as_str().to_owned(),
+        url: session.url,
+        client_secret: session.client_secret,
+        setup_intent_id: session.setup_intent.map(|s| s.id().as_str().to_owned()),
+        status: session
+            .status
+            .and_then(|s| SessionStatus::parse(s.as_str())),
+        expires_at: session.expires_at,
+        created: session.created,
+        currency: session.currency.map(|c| c.to_string().to_uppercase()),
+        customer_email: session.customer_email,
+    }
+}
+
+fn hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String> {
+    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn build_checkout(session: &NewCheckoutSession) -> CreateCheckoutSession {
+    let o = &session.options;
+    let mut request = CreateCheckoutSession::new()
+        .mode(choice::<stripe_shared::CheckoutSessionMode>("setup"))
+        .customer(session.customer.as_str())
+        .ui_mode(choice::<stripe_shared::CheckoutSessionUiMode>(
+            match o.ui_mode {
+                UiMode::Hosted => "hosted_page",
+                UiMode::Embedded => "embedded_page",
+            },
+        ))
+        .metadata(hash_map(&session.metadata))
+        .setup_intent_data(CreateCheckoutSessionSetupIntentData {
+            metadata: Some(hash_map(&session.metadata)),
+            ..CreateCheckoutSessionSetupIntentData::new()
+        });
+    if let Some(currency) = &session.currency {
+        request = request.currency(choice::<stripe_types::Currency>(currency));
+    }
+    if let Some(url) = &o.success_url {
+        request = request.success_url(url.as_str());
+    }
+    if let Some(url) = &o.cancel_url {
+        request = request.cancel_url(url.as_str());
+    }
+    if let Some(url) = &o.return_url {
+        request = request.return_url(url.as_str());
+    }
+    if let Some(reference) = &o.client_reference_id {
+        request = request.client_reference_id(reference.as_str());
+    }
+    if let Some(locale) = &o.locale {
+        request = request.locale(choice::<stripe_shared::CheckoutSessionLocale>(locale));
+    }
+    if let Some(expires_at) = o.expires_at {
+        request = request.expires_at(expires_at.micros().div_euclid(1_000_000));
+    }
+    if !o.payment_method_types.is_empty() {
+        request = request.allowed_payment_method_types(
+            o.payment_method_types
+                .iter()
+                .map(|t| choice(t))
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(c) = o.billing_address_collection {
+        request = request.billing_address_collection(choice::<
+            stripe_shared::CheckoutSessionBillingAddressCollection,
+        >(c.as_str()));
+    }
+    if let Some((enabled, required)) = o.tax_id_collection {
+        let mut tax = CreateCheckoutSessionTaxIdCollection::new(enabled);
+        tax.required = required.map(|r| choice(r.as_str()));
+        request = request.tax_id_collection(tax);
+    }
+    if o.customer_update_address.is_some()
+        || o.customer_update_name.is_some()
+        || o.customer_update_shipping.is_some()
+    {
+        let mut update = CreateCheckoutSessionCustomerUpdate::new();
+        update.address = o.customer_update_address.map(|c| choice(c.as_str()));
+        update.name = o.customer_update_name.map(|c| choice(c.as_str()));
+        update.shipping = o.customer_update_shipping.map(|c| choice(c.as_str()));
+        request = request.customer_update(update);
+    }
+    if o.consent_reuse_agreement_position.is_some()
+        || o.consent_promotions.is_some()
+        || o.consent_terms_of_service.is_some()
+    {
+        let mut consent = CreateCheckoutSessionConsentCollection::new();
+        consent.payment_method_reuse_agreement = o.consent_reuse_agreement_position.map(|p| {
+            CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement::new(choice::<
+                stripe_checkout::checkout_session::CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreementPosition,
+            >(p.as_str()))
+        });
+        consent.promotions = o.consent_promotions.map(|c| choice(c.as_str()));
+        consent.terms_of_service = o.consent_terms_of_service.map(|c| choice(c.as_str()));
+        request = request.consent_collection(consent);
+    }
+    let t = &o.custom_text;
+    if t.after_submit.is_some()
+        || t.shipping_address.is_some()
+        || t.submit.is_some()
+        || t.terms_of_service_acceptance.is_some()
+    {
+        let mut text = CreateCheckoutSessionCustomText::new();
+        let param =
+            |m: &Option<String>| m.as_ref().map(|m| CustomTextPositionParam::new(m.as_str()));
+        text.after_submit = param(&t.after_submit);
+        text.shipping_address = param(&t.shipping_address);
+        text.submit = param(&t.submit);
+        text.terms_of_service_acceptance = param(&t.terms_of_service_acceptance);
+        request = request.custom_text(text);
+    }
+    if let Some(c) = o.redirect_on_completion {
+        request = request.redirect_on_completion(choice::<
+            stripe_shared::CheckoutSessionRedirectOnCompletion,
+        >(c.as_str()));
+    }
+    request
+}
+
+#[async_trait::async_trait]
+impl Payments for StripeGateway {
+    async fn retrieve_account(
+        &self,
+        key: &StripeApiKey,
+        deadline: Instant,
+    ) -> Result<String, PaymentsError> {
+        let client = self.client(key)?;
+        let account = with_retries("GET /v1/account", deadline, |budget| {
+            RetrieveForMyAccountAccount::new()
+                .customize()
+                .request_strategy(RequestStrategy::Once)
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(account.id.as_str().to_owned())
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        key: &StripeApiKey,
+        url: &str,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<WebhookEndpoint, PaymentsError> {
+        let client = self.client(key)?;
+        let strategy = idempotent(idempotency_key)?;
+        let events: Vec<_> = WEBHOOK_EVENTS.iter().map(|e| choice(e)).collect();
+        let endpoint = with_retries("POST /v1/webhook_endpoints", deadline, |budget| {
+            CreateWebhookEndpoint::new(events.clone(), url)
+                .description("patron")
+                .customize()
+                .request_strategy(strategy.clone())
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        let secret = endpoint.secret.ok_or_else(|| {
+            PaymentsError::Other("Stripe returned no webhook signing secret".into())
+        })?;
+        Ok(WebhookEndpoint {
+            id: endpoint.id.as_str().to_owned(),
+            secret: WebhookSecret::new(secret),
+        })
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<(), PaymentsError> {
+        let client = self.client(key)?;
+        with_retries("DELETE /v1/webhook_endpoints", deadline, |budget| {
+            DeleteWebhookEndpoint::new(id)
+                .customize()
+                .request_strategy(RequestStrategy::Once)
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn retrieve_customer(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<StripeCustomer, PaymentsError> {
+        let client = self.client(key)?;
+        let customer = with_retries("GET /v1/customers", deadline, |budget| {
+            RetrieveCustomer::new(id)
+                .customize()
+                .request_strategy(RequestStrategy::Once)
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(match customer {
+            RetrieveCustomerReturned::Customer(c) => StripeCustomer {
+                id: c.id.as_str().to_owned(),
+                deleted: false,
+            },
+            RetrieveCustomerReturned::DeletedCustomer(c) => StripeCustomer {
+                id: c.id.as_str().to_owned(),
+                deleted: true,
+            },
+        })
+    }
+
+    async fn create_customer(
+        &self,
+        key: &StripeApiKey,
+        customer: &NewStripeCustomer,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<StripeCustomer, PaymentsError> {
+        let client = self.client(key)?;
+        let strategy = idempotent(idempotency_key)?;
+        let mut request = CreateCustomer::new().metadata(hash_map(&customer.metadata));
+        if let Some(name) = &customer.name {
+            request = request.name(name.as_str());
+        }
+        if let Some(email) = &customer.email {
+            request = request.email(email.as_str());
+        }
+        if let Some(phone) = &customer.phone {
+            request = request.phone(phone.as_str());
+        }
+        if let Some([country, postal_code, state, city, line1, line2]) = customer.address.clone() {
+            request = request.address(OptionalFieldsCustomerAddress {
+                city,
+                country,
+                line1,
+                line2,
+                postal_code,
+                state,
+            });
+        }
+        let created = with_retries("POST /v1/customers", deadline, |budget| {
+            request
+                .clone()
+                .customize()
+                .request_strategy(strategy.clone())
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(StripeCustomer {
+            id: created.id.as_str().to_owned(),
+            deleted: false,
+        })
+    }
+
+    async fn retrieve_payment_method(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<PaymentMethod, PaymentsError> {
+        let client = self.client(key)?;
+        let method = with_retries("GET /v1/payment_methods", deadline, |budget| {
+            RetrievePaymentMethod::new(id)
+                .customize()
+                .request_strategy(RequestStrategy::Once)
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(PaymentMethod {
+            id: method.id.as_str().to_owned(),
+            customer: method.customer.map(|c| c.id().as_str().to_owned()),
+        })
+    }
+
+    async fn create_checkout_session(
+        &self,
+        key: &StripeApiKey,
+        session: &NewCheckoutSession,
+        idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<CheckoutSessionInfo, PaymentsError> {
+        let client = self.client(key)?;
+        let strategy = idempotent(idempotency_key)?;
+        let request = build_checkout(session);
+        let created = with_retries("POST /v1/checkout/sessions", deadline, |budget| {
+            request
+                .clone()
+                .customize()
+                .request_strategy(strategy.clone())
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(session_info(created))
+    }
+
+    async fn expire_checkout_session(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<CheckoutSessionInfo, PaymentsError> {
+        let client = self.client(key)?;
+        let expired = with_retries("POST /v1/checkout/sessions/expire", deadline, |budget| {
+            ExpireCheckoutSession::new(id)
+                .customize()
+                .request_strategy(RequestStrategy::Once)
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(session_info(expired))
+    }
+}
