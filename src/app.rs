@@ -12,11 +12,21 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::config::Settings;
+use std::sync::Arc;
+
+use crate::config::{SecretKeySource, Settings};
 use crate::domain::Timestamp;
+use crate::grpc::apps::AppApi;
+use crate::grpc::checkout::CheckoutApi;
+use crate::grpc::customer_apps::CustomerAppApi;
 use crate::grpc::customers::CustomerApi;
+use crate::grpc::pb::app_service_server::AppServiceServer;
+use crate::grpc::pb::customer_app_service_server::CustomerAppServiceServer;
 use crate::grpc::pb::customer_service_server::CustomerServiceServer;
+use crate::grpc::pb::stripe_checkout_service_server::StripeCheckoutServiceServer;
 use crate::grpc::{self, FILE_DESCRIPTOR_SET, SERVICE_NAMES};
+use crate::payments::{Payments, StripeGateway};
+use crate::secrets::Cipher;
 use crate::service::Services;
 use crate::storage::{PoolSettings, Store};
 
@@ -34,6 +44,9 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The key-encryption key could not be loaded.
+    #[error("secret key: {0}")]
+    Secrets(String),
     /// Server reflection could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
@@ -80,6 +93,22 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Store, Sta
     Ok(store)
 }
 
+/// The key-encryption key for stored secrets.
+pub fn load_cipher(source: &SecretKeySource) -> Result<Cipher, StartError> {
+    let cipher = match source {
+        SecretKeySource::Inline(key) => Cipher::from_base64(key),
+        SecretKeySource::File(path) => std::fs::read_to_string(path)
+            .map_err(|e| crate::secrets::SecretError::KeyFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })
+            .and_then(|text| Cipher::from_base64(&text)),
+        SecretKeySource::BesideDatabase(path) => Cipher::from_key_file_or_create(path),
+        SecretKeySource::Ephemeral => Ok(Cipher::random()),
+    };
+    cipher.map_err(|e| StartError::Secrets(e.to_string()))
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
@@ -101,8 +130,10 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 impl Application {
     /// Opens the database, binds both listeners and starts serving.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let cipher = load_cipher(&settings.secret_key)?;
         let store = open_store(&settings, settings.migrate_at_start).await?;
-        let services = Services::new(store.clone());
+        let payments: Arc<dyn Payments> = Arc::new(StripeGateway::new(&settings.stripe_api_base));
+        let services = Services::new(store.clone(), payments, cipher, settings.public_url.clone());
 
         let grpc_listener = bind(settings.grpc_addr).await?;
         let http_listener = bind(settings.http_addr).await?;
@@ -139,6 +170,18 @@ impl Application {
             CustomerApi::new(services.customers.clone()),
             grpc::bind_namespace,
         );
+        let apps = AppServiceServer::with_interceptor(
+            AppApi::new(services.apps.clone()),
+            grpc::bind_namespace,
+        );
+        let customer_apps = CustomerAppServiceServer::with_interceptor(
+            CustomerAppApi::new(services.customer_apps.clone()),
+            grpc::bind_namespace,
+        );
+        let checkout = StripeCheckoutServiceServer::with_interceptor(
+            CheckoutApi::new(services.checkout.clone()),
+            grpc::bind_namespace,
+        );
 
         let grpc_shutdown = {
             let reporter = reporter.clone();
@@ -155,11 +198,15 @@ impl Application {
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
                 .add_service(customers)
+                .add_service(apps)
+                .add_service(customer_apps)
+                .add_service(checkout)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown),
         );
         let http_task = tokio::spawn(crate::http::serve(
             http_listener,
             store.clone(),
+            services.webhooks.clone(),
             stopped(shutdown_rx.clone()),
         ));
 

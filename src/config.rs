@@ -44,6 +44,57 @@ pub struct SettingsInput {
     /// Log format: json or pretty (default: pretty on a terminal, json otherwise).
     #[arg(long, env = "PATRON_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// Stripe API base URL (a Stripe double in tests).
+    #[arg(long, env = "PATRON_STRIPE_API_BASE", global = true)]
+    pub stripe_api_base: Option<String>,
+    /// Public base URL of the HTTP listener; when set, installing a Stripe app registers a webhook
+    /// endpoint at `<public-url>/webhooks/stripe/<app id>`.
+    #[arg(long, env = "PATRON_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Key-encryption key for stored secrets: 32 bytes, base64 (prefer the _FILE form).
+    #[arg(long, env = "PATRON_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// File holding the key-encryption key.
+    #[arg(long, env = "PATRON_SECRET_KEY_FILE", global = true)]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Where the key-encryption key for stored secrets comes from.
+#[derive(Clone)]
+pub enum SecretKeySource {
+    /// Given in configuration (base64).
+    Inline(String),
+    /// Read from a file.
+    File(PathBuf),
+    /// The embedded default: a key file beside the SQLite database, created on first start.
+    BesideDatabase(PathBuf),
+    /// A random key for this process only (in-memory databases, tests).
+    Ephemeral,
+}
+
+impl std::fmt::Debug for SecretKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline(***)"),
+            Self::File(path) => write!(f, "File({})", path.display()),
+            Self::BesideDatabase(path) => write!(f, "BesideDatabase({})", path.display()),
+            Self::Ephemeral => f.write_str("Ephemeral"),
+        }
+    }
+}
+
+/// Default Stripe API base URL.
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+
+/// The SQLite database file of a `sqlite:` URL, if it names a file.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    Some(PathBuf::from(path))
 }
 
 /// Log output format.
@@ -72,6 +123,12 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Log format, if chosen.
     pub log_format: Option<LogFormat>,
+    /// Stripe API base URL.
+    pub stripe_api_base: String,
+    /// Public base URL for webhook registration (no trailing slash).
+    pub public_url: Option<String>,
+    /// The key-encryption key's source.
+    pub secret_key: SecretKeySource,
 }
 
 /// A setting that cannot be used.
@@ -130,6 +187,9 @@ impl Settings {
         let grpc = input.grpc_addr.or(file.grpc_addr);
         let http = input.http_addr.or(file.http_addr);
         let settings = Self {
+            stripe_api_base: String::new(),
+            public_url: None,
+            secret_key: SecretKeySource::Ephemeral,
             grpc_addr: addr(
                 "--grpc-addr (PATRON_GRPC_ADDR)",
                 grpc.as_deref().unwrap_or(DEFAULT_GRPC_ADDR),
@@ -165,6 +225,51 @@ impl Settings {
                 }
             },
         };
+        let stripe_api_base = input
+            .stripe_api_base
+            .or(file.stripe_api_base)
+            .unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.to_owned());
+        let public_url = input
+            .public_url
+            .or(file.public_url)
+            .filter(|u| !u.is_empty())
+            .map(|u| u.trim_end_matches('/').to_owned());
+        let secret_key = match (
+            input
+                .secret_key
+                .or(file.secret_key)
+                .filter(|k| !k.is_empty()),
+            input.secret_key_file.or(file.secret_key_file),
+        ) {
+            (Some(key), _) => SecretKeySource::Inline(key),
+            (None, Some(path)) => SecretKeySource::File(path),
+            (None, None) if settings.database_url.starts_with("sqlite:") => {
+                match sqlite_file(&settings.database_url) {
+                    Some(db) => {
+                        let mut name = db.clone().into_os_string();
+                        name.push(".secret-key");
+                        SecretKeySource::BesideDatabase(PathBuf::from(name))
+                    }
+                    None => SecretKeySource::Ephemeral,
+                }
+            }
+            (None, None) if !settings.database_url.starts_with("postgres") => {
+                // Not a database patron knows: validate() names the URL.
+                SecretKeySource::Ephemeral
+            }
+            (None, None) => {
+                return Err(error(
+                    "--secret-key-file (PATRON_SECRET_KEY_FILE, PATRON_SECRET_KEY)",
+                    "is required with PostgreSQL: 32 bytes, base64 (e.g. `openssl rand -base64 32`)",
+                ));
+            }
+        };
+        let settings = Self {
+            stripe_api_base,
+            public_url,
+            secret_key,
+            ..settings
+        };
         settings.validate()
     }
 
@@ -178,6 +283,19 @@ impl Settings {
                 "--database-url (DATABASE_URL, PATRON_DATABASE_URL)",
                 "must start with sqlite: or postgres://",
             ));
+        }
+        for (setting, url) in [
+            (
+                "--stripe-api-base (PATRON_STRIPE_API_BASE)",
+                Some(&self.stripe_api_base),
+            ),
+            ("--public-url (PATRON_PUBLIC_URL)", self.public_url.as_ref()),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(error(setting, format!("{url:?} is not an http(s) URL")));
+            }
         }
         if self.db_max_connections == 0 {
             return Err(error(
@@ -198,6 +316,9 @@ impl Settings {
             db_max_connections: 8,
             shutdown_timeout: Duration::from_secs(5),
             log_format: None,
+            stripe_api_base: DEFAULT_STRIPE_API_BASE.to_owned(),
+            public_url: None,
+            secret_key: SecretKeySource::Ephemeral,
         }
     }
 }

@@ -1,19 +1,56 @@
-//! The HTTP listener: /healthz now; Stripe webhooks and /metrics join it.
+//! The HTTP listener: Stripe webhooks and /healthz (/metrics joins it).
 
 use std::future::Future;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use crate::service::Webhooks;
+use crate::service::webhooks::{MAX_BODY, WebhookOutcome};
 use crate::storage::Store;
 
-async fn healthz(State(store): State<Store>) -> (StatusCode, &'static str) {
-    match store.ping().await {
+#[derive(Clone)]
+struct HttpState {
+    store: Store,
+    webhooks: Webhooks,
+}
+
+async fn healthz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+    }
+}
+
+async fn stripe_webhook(
+    State(state): State<HttpState>,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    match state.webhooks.handle(&app_id, signature, &body).await {
+        WebhookOutcome::Accepted(what) => (
+            StatusCode::OK,
+            format!("{{\"received\":true,\"result\":\"{what}\"}}"),
+        ),
+        WebhookOutcome::Rejected(why) => {
+            (StatusCode::BAD_REQUEST, format!("{{\"error\":\"{why}\"}}"))
+        }
+        WebhookOutcome::UnknownApp => (
+            StatusCode::NOT_FOUND,
+            "{\"error\":\"no such app\"}".to_owned(),
+        ),
+        WebhookOutcome::Failed => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{\"error\":\"not processed; retry\"}".to_owned(),
+        ),
     }
 }
 
@@ -21,11 +58,16 @@ async fn healthz(State(store): State<Store>) -> (StatusCode, &'static str) {
 pub async fn serve(
     listener: TcpListener,
     store: Store,
+    webhooks: Webhooks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(healthz))
-        .with_state(store);
+        .route(
+            "/webhooks/stripe/{app_id}",
+            post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),
+        )
+        .with_state(HttpState { store, webhooks });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

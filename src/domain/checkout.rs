@@ -28,7 +28,11 @@ impl UiMode {
 
     /// From the stored form.
     pub fn from_stored(value: &str) -> Self {
-        if value == "embedded" { Self::Embedded } else { Self::Hosted }
+        if value == "embedded" {
+            Self::Embedded
+        } else {
+            Self::Hosted
+        }
     }
 }
 
@@ -225,7 +229,10 @@ impl CheckoutOptions {
                 }
             }
             UiMode::Embedded => {
-                for (name, value) in [("success_url", &self.success_url), ("cancel_url", &self.cancel_url)] {
+                for (name, value) in [
+                    ("success_url", &self.success_url),
+                    ("cancel_url", &self.cancel_url),
+                ] {
                     if value.is_some() {
                         v.push(FieldViolation::new(
                             format!("{prefix}.{name}"),
@@ -303,7 +310,11 @@ mod tests {
             success_url: Some("https://x.example/s".into()),
             ..Default::default()
         };
-        let fields: Vec<String> = embedded.check_ui_rules("o").into_iter().map(|v| v.field).collect();
+        let fields: Vec<String> = embedded
+            .check_ui_rules("o")
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
         assert_eq!(fields, ["o.success_url", "o.return_url"]);
         let never = CheckoutOptions {
             ui_mode: UiMode::Embedded,
@@ -315,7 +326,11 @@ mod tests {
 
     #[test]
     fn urls_must_be_absolute_http() {
-        assert!(parse_url("u", "https://example.com/done?x=1").unwrap().is_some());
+        assert!(
+            parse_url("u", "https://example.com/done?x=1")
+                .unwrap()
+                .is_some()
+        );
         assert!(parse_url("u", "").unwrap().is_none());
         for bad in ["example.com", "ftp://x", "https://", "https:// x"] {
             assert!(parse_url("u", bad).is_err(), "{bad}");

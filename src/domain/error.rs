@@ -75,6 +75,20 @@ pub enum Error {
     /// A concurrent write got in the way; retrying the call is safe.
     #[error("{0}")]
     Conflict(String),
+    /// Stripe refused the request (its 400): its message and the parameter it names.
+    #[error("Stripe refused the request: {message}")]
+    StripeInvalidRequest {
+        /// Stripe's message.
+        message: String,
+        /// Stripe's parameter name, if any.
+        param: Option<String>,
+    },
+    /// Stripe could not be reached or kept failing until the deadline; the caller may retry.
+    #[error("Stripe is unavailable: {0}")]
+    StripeUnavailable(String),
+    /// The call's deadline ran out while waiting for Stripe.
+    #[error("the deadline ran out waiting for Stripe")]
+    DeadlineExceeded,
     /// A dependency (the database) cannot be reached now; the caller may retry.
     #[error("unavailable: {0}")]
     Unavailable(String),

@@ -203,19 +203,33 @@ pub fn request_id(raw: &str) -> Result<Option<RequestId>> {
     RequestId::parse("request_id", raw).map_err(|v| Error::InvalidArgument(vec![v]))
 }
 
-/// A lookup by id or key (`field` is the oneof's name for the "is required" violation).
-pub fn lookup(id: Option<&str>, key: Option<&str>) -> Result<CustomerLookup> {
+/// A lookup by id or key, for a oneof whose fields are named `names` = (id, key, oneof).
+pub fn lookup_named(
+    id: Option<&str>,
+    key: Option<&str>,
+    names: (&str, &str, &str),
+) -> Result<CustomerLookup> {
+    let (id_field, key_field, oneof) = names;
+    let invalid = |v| Error::InvalidArgument(vec![v]);
     match (id, key) {
-        (Some(id), _) if !id.is_empty() => ResourceId::parse("id", id)
+        (Some(id), _) if !id.is_empty() => ResourceId::parse(id_field, id)
             .map(CustomerLookup::Id)
-            .map_err(|v| Error::InvalidArgument(vec![v])),
-        (_, Some(key)) if !key.is_empty() => Identifier::parse("key", key)
+            .map_err(invalid),
+        (_, Some(key)) if !key.is_empty() => Identifier::parse(key_field, key)
             .map(CustomerLookup::Key)
-            .map_err(|v| Error::InvalidArgument(vec![v])),
-        (Some(_), _) => Err(Error::invalid("id", "must not be empty")),
-        (_, Some(_)) => Err(Error::invalid("key", "must not be empty")),
-        (None, None) => Err(Error::invalid("lookup", "set id or key")),
+            .map_err(invalid),
+        (Some(_), _) => Err(Error::invalid(id_field, "must not be empty")),
+        (_, Some(_)) => Err(Error::invalid(key_field, "must not be empty")),
+        (None, None) => Err(Error::invalid(
+            oneof,
+            format!("set {id_field} or {key_field}"),
+        )),
     }
+}
+
+/// A lookup by `id` or `key` (the oneof `lookup` of Get/DeleteCustomer).
+pub fn lookup(id: Option<&str>, key: Option<&str>) -> Result<CustomerLookup> {
+    lookup_named(id, key, ("id", "key", "lookup"))
 }
 
 /// snake_case of a camelCase field path (the JSON form of a FieldMask uses camelCase).

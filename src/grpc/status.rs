@@ -103,6 +103,41 @@ impl From<Error> for Status {
                 message,
                 ErrorDetails::with_error_info("CONCURRENT_MODIFICATION", DOMAIN, HashMap::new()),
             ),
+            Error::StripeInvalidRequest { message, param } => {
+                let mut details = ErrorDetails::new();
+                let field = param.clone().unwrap_or_default();
+                details
+                    .add_bad_request_violation(&field, &message)
+                    .set_error_info(
+                        "STRIPE_INVALID_REQUEST",
+                        DOMAIN,
+                        HashMap::from([
+                            ("stripe_param".to_owned(), field.clone()),
+                            ("stripe_message".to_owned(), message.clone()),
+                        ]),
+                    );
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("Stripe refused the request: {message}"),
+                    details,
+                )
+            }
+            Error::StripeUnavailable(cause) => {
+                tracing::warn!(error = %cause, "Stripe unavailable after retries");
+                let mut details =
+                    ErrorDetails::with_error_info("STRIPE_UNAVAILABLE", DOMAIN, HashMap::new());
+                details.set_retry_info(Some(Duration::from_secs(2)));
+                Status::with_error_details(
+                    Code::Unavailable,
+                    "Stripe is unavailable; retry later (with the same request_id)",
+                    details,
+                )
+            }
+            Error::DeadlineExceeded => Status::with_error_details(
+                Code::DeadlineExceeded,
+                "the call's deadline ran out waiting for Stripe; retry with the same request_id",
+                ErrorDetails::with_error_info("STRIPE_DEADLINE_EXCEEDED", DOMAIN, HashMap::new()),
+            ),
             Error::Unavailable(cause) => {
                 tracing::error!(error = %cause, "dependency unavailable");
                 let mut details =

@@ -105,7 +105,14 @@ fn classify(err: StripeError) -> Failure {
                 .message
                 .clone()
                 .unwrap_or_else(|| format!("HTTP {status}"));
+            let missing = errors
+                .code
+                .as_ref()
+                .is_some_and(|c| c.as_str() == "resource_missing");
             match status {
+                // A referenced object (e.g. `customer`) that does not exist: Stripe says 400
+                // resource_missing; for us it is a failed precondition like a 404.
+                400 if missing => Failure::Final(PaymentsError::NotFound { message }),
                 400 | 402 | 422 => Failure::Final(PaymentsError::InvalidRequest {
                     message,
                     param: errors.param.clone(),

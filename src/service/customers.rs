@@ -260,7 +260,12 @@ impl Customers {
             etag: new_etag(),
             ..current.clone()
         };
-        if !tx.delete_customer(ns, &deleted, &current.etag).await? {
+        let written = tx.delete_customer(ns, &deleted, &current.etag).await?;
+        if written {
+            tx.delete_customer_apps_of_customer(ns, &current.id, now)
+                .await?;
+        }
+        if !written {
             if etag.is_some() {
                 return Err(Error::EtagMismatch {
                     resource: "customer",
@@ -274,6 +279,35 @@ impl Customers {
         }
         tx.commit().await?;
         Ok(deleted)
+    }
+
+    /// The live customer holding `key`, if any.
+    pub async fn find_live_by_key(
+        &self,
+        ns: &Namespace,
+        key: &Identifier,
+    ) -> Result<Option<Customer>> {
+        Ok(self.store.live_customer_by_key(ns, key.as_str()).await?)
+    }
+
+    /// ALREADY_EXISTS if another live customer than `owner_id` holds one of the identifiers of
+    /// `fields` (for "create or use existing").
+    pub async fn check_identifiers_free_for(
+        &self,
+        ns: &Namespace,
+        fields: &CustomerFields,
+        owner_id: &str,
+    ) -> Result<()> {
+        let identifiers: Vec<&str> = fields
+            .identifiers()
+            .into_iter()
+            .map(Identifier::as_str)
+            .collect();
+        let holders = self.store.identifier_holders(ns, &identifiers).await?;
+        if holders.iter().any(|(_, holder)| holder != owner_id) {
+            return Err(self.identifier_conflict(ns, fields, Some(owner_id)).await);
+        }
+        Ok(())
     }
 
     /// ALREADY_EXISTS naming the first identifier of `fields` that another live customer holds.

@@ -254,7 +254,7 @@ impl Store {
 
 /// `(a, b) > (x, y)` (or `<` when descending): a row comparison both databases serve from the
 /// (sort column, id) index.
-fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) -> Expr {
+pub(super) fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) -> Expr {
     let (left, right) = if columns.len() == 1 {
         (columns.into_iter().next(), values.into_iter().next())
     } else {

@@ -3,9 +3,13 @@
 //! SQLite runs with WAL, a busy timeout and one writer connection (writes queue in the pool instead
 //! of spinning on the database lock) beside a pool of readers. PostgreSQL uses one pool.
 
+mod apps;
+mod checkout_sessions;
+mod customer_apps;
 mod customers;
 mod entities;
 mod idempotency;
+mod webhook_events;
 
 use std::time::Duration;
 

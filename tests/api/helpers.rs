@@ -2,10 +2,14 @@
 
 use std::collections::HashMap;
 
+use fake_stripe::FakeStripe;
 use patron::app::{Application, ShutdownHandle};
 use patron::config::Settings;
 use patron::grpc::pb;
+use patron::grpc::pb::app_service_client::AppServiceClient;
+use patron::grpc::pb::customer_app_service_client::CustomerAppServiceClient;
 use patron::grpc::pb::customer_service_client::CustomerServiceClient;
+use patron::grpc::pb::stripe_checkout_service_client::StripeCheckoutServiceClient;
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -44,6 +48,13 @@ pub struct TestApp {
     pub http_addr: std::net::SocketAddr,
     pub database_url: String,
     pub customers: CustomerServiceClient<Channel>,
+    pub apps: AppServiceClient<Channel>,
+    pub customer_apps: CustomerAppServiceClient<Channel>,
+    pub checkout: StripeCheckoutServiceClient<Channel>,
+    /// The Stripe double this server talks to.
+    pub stripe: FakeStripe,
+    /// The base URL Stripe delivers webhooks to.
+    pub public_url: String,
     shutdown: ShutdownHandle,
     server: Option<tokio::task::JoinHandle<()>>,
     db: Option<TestDb>,
@@ -82,9 +93,18 @@ impl TestApp {
                 )
             }
         };
-        let app = Application::build(Settings::for_tests(database_url.clone()))
-            .await
-            .expect("server starts");
+        let stripe = FakeStripe::start().await;
+        let mut settings = Settings::for_tests(database_url.clone());
+        // The public URL must be known before the server binds: reserve a free port for HTTP.
+        let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        settings.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], http_port));
+        let public_url = format!("http://127.0.0.1:{http_port}");
+        settings.public_url = Some(public_url.clone());
+        settings.stripe_api_base = stripe.base_url();
+        let app = Application::build(settings).await.expect("server starts");
         let grpc_addr = app.grpc_addr();
         let http_addr = app.http_addr();
         let shutdown = app.shutdown_handle();
@@ -98,7 +118,12 @@ impl TestApp {
             grpc_addr,
             http_addr,
             database_url,
-            customers: CustomerServiceClient::new(channel),
+            customers: CustomerServiceClient::new(channel.clone()),
+            apps: AppServiceClient::new(channel.clone()),
+            customer_apps: CustomerAppServiceClient::new(channel.clone()),
+            checkout: StripeCheckoutServiceClient::new(channel),
+            stripe,
+            public_url,
             shutdown,
             server: Some(server),
             db: Some(db),
@@ -156,6 +181,15 @@ impl TestApp {
             }
             request.page_token = page.next_page_token;
         }
+    }
+
+    /// Runs a statement (DDL or DML) against the server's database.
+    pub async fn execute(&self, sql: &str) {
+        let db = Database::connect(&self.database_url)
+            .await
+            .expect("connect");
+        db.execute_unprepared(sql).await.expect("execute");
+        let _ = db.close().await;
     }
 
     /// Makes the database disappear under the running server (PostgreSQL: dropped with its

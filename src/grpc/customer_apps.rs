@@ -1,0 +1,178 @@
+//! CustomerAppService: decode, call the use case, encode.
+
+use tonic::{Request, Response, Status};
+
+use super::apps::{app_to_pb, optional_app_id};
+use super::convert::{self, timestamp};
+use super::pb::customer_app_service_server::CustomerAppService;
+use super::pb::{
+    self, customer_app_data, delete_customer_app_request, list_customer_apps_request,
+    upsert_customer_apps_request,
+};
+use super::{deadline, namespace};
+use crate::domain::Error;
+use crate::domain::FieldViolation;
+use crate::domain::customer::CustomerLookup;
+use crate::domain::error::Violations;
+use crate::service::CustomerApps;
+use crate::service::customer_apps::{CustomerAppInput, EntryWithApp};
+
+/// The CustomerAppService handlers.
+#[derive(Clone, Debug)]
+pub struct CustomerAppApi {
+    customer_apps: CustomerApps,
+}
+
+impl CustomerAppApi {
+    /// Handlers over the use cases.
+    pub fn new(customer_apps: CustomerApps) -> Self {
+        Self { customer_apps }
+    }
+}
+
+fn entry_to_pb((entry, app): EntryWithApp) -> pb::CustomerAppData {
+    pb::CustomerAppData {
+        app_id: entry.app_id,
+        app: Some(app_to_pb(app)),
+        data: Some(customer_app_data::Data::Stripe(pb::StripeCustomerAppData {
+            stripe_customer_id: entry.stripe_customer_id,
+            stripe_default_payment_method_id: entry
+                .stripe_default_payment_method_id
+                .unwrap_or_default(),
+        })),
+        created_at: Some(timestamp(entry.created_at)),
+        updated_at: Some(timestamp(entry.updated_at)),
+    }
+}
+
+fn customer_lookup(id: Option<&str>, key: Option<&str>) -> Result<CustomerLookup, Error> {
+    convert::lookup_named(id, key, ("customer_id", "customer_key", "customer"))
+}
+
+/// Checks a Stripe object id: its prefix, then letters, digits and underscores only.
+fn stripe_id(v: &mut Violations, field: String, raw: &str, prefix: &str) -> Option<String> {
+    let valid = raw.len() > prefix.len()
+        && raw.len() <= 255
+        && raw.starts_with(prefix)
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Some(raw.to_owned())
+    } else {
+        v.add(field, format!("must be a Stripe id starting with {prefix}"));
+        None
+    }
+}
+
+#[tonic::async_trait]
+impl CustomerAppService for CustomerAppApi {
+    async fn list_customer_apps(
+        &self,
+        request: Request<pb::ListCustomerAppsRequest>,
+    ) -> Result<Response<pb::ListCustomerAppsResponse>, Status> {
+        let ns = namespace(&request);
+        let lookup = match &request.get_ref().customer {
+            Some(list_customer_apps_request::Customer::CustomerId(id)) => {
+                customer_lookup(Some(id), None)
+            }
+            Some(list_customer_apps_request::Customer::CustomerKey(key)) => {
+                customer_lookup(None, Some(key))
+            }
+            None => customer_lookup(None, None),
+        }?;
+        let entries = self.customer_apps.list(&ns, &lookup).await?;
+        Ok(Response::new(pb::ListCustomerAppsResponse {
+            data: entries.into_iter().map(entry_to_pb).collect(),
+        }))
+    }
+
+    async fn upsert_customer_apps(
+        &self,
+        request: Request<pb::UpsertCustomerAppsRequest>,
+    ) -> Result<Response<pb::UpsertCustomerAppsResponse>, Status> {
+        let (ns, deadline) = (namespace(&request), deadline(&request));
+        let r = request.into_inner();
+        let lookup = match &r.customer {
+            Some(upsert_customer_apps_request::Customer::CustomerId(id)) => {
+                customer_lookup(Some(id), None)
+            }
+            Some(upsert_customer_apps_request::Customer::CustomerKey(key)) => {
+                customer_lookup(None, Some(key))
+            }
+            None => customer_lookup(None, None),
+        }?;
+        let mut v = Violations::new();
+        if r.data.is_empty() {
+            v.add("data", "name at least one app entry");
+        }
+        if r.data.len() > 1000 {
+            v.add("data", "at most 1000 entries");
+        }
+        let mut inputs = Vec::with_capacity(r.data.len());
+        for (i, entry) in r.data.iter().enumerate() {
+            let app_id = v.check(
+                optional_app_id(&format!("data[{i}].app_id"), &entry.app_id).map_err(|e| match e {
+                    Error::InvalidArgument(mut violations) if !violations.is_empty() => {
+                        violations.remove(0)
+                    }
+                    other => FieldViolation::new(format!("data[{i}].app_id"), other.to_string()),
+                }),
+            );
+            let Some(customer_app_data::Data::Stripe(stripe)) = &entry.data else {
+                v.add(format!("data[{i}].stripe"), "is required");
+                continue;
+            };
+            let customer = stripe_id(
+                &mut v,
+                format!("data[{i}].stripe.stripe_customer_id"),
+                &stripe.stripe_customer_id,
+                "cus_",
+            );
+            let pm = if stripe.stripe_default_payment_method_id.is_empty() {
+                None
+            } else {
+                stripe_id(
+                    &mut v,
+                    format!("data[{i}].stripe.stripe_default_payment_method_id"),
+                    &stripe.stripe_default_payment_method_id,
+                    "pm_",
+                )
+            };
+            if let (Some(app_id), Some(stripe_customer_id)) = (app_id, customer) {
+                inputs.push(CustomerAppInput {
+                    app_id,
+                    stripe_customer_id,
+                    stripe_default_payment_method_id: pm,
+                });
+            }
+        }
+        v.finish()?;
+        let stored = self
+            .customer_apps
+            .upsert(&ns, &lookup, inputs, deadline)
+            .await?;
+        Ok(Response::new(pb::UpsertCustomerAppsResponse {
+            data: stored.into_iter().map(entry_to_pb).collect(),
+        }))
+    }
+
+    async fn delete_customer_app(
+        &self,
+        request: Request<pb::DeleteCustomerAppRequest>,
+    ) -> Result<Response<pb::CustomerAppData>, Status> {
+        let ns = namespace(&request);
+        let r = request.get_ref();
+        let lookup = match &r.customer {
+            Some(delete_customer_app_request::Customer::CustomerId(id)) => {
+                customer_lookup(Some(id), None)
+            }
+            Some(delete_customer_app_request::Customer::CustomerKey(key)) => {
+                customer_lookup(None, Some(key))
+            }
+            None => customer_lookup(None, None),
+        }?;
+        let app_id = optional_app_id("app_id", &r.app_id)?
+            .ok_or_else(|| Error::invalid("app_id", "is required"))?;
+        let deleted = self.customer_apps.delete(&ns, &lookup, &app_id).await?;
+        Ok(Response::new(entry_to_pb(deleted)))
+    }
+}

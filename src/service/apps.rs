@@ -1,0 +1,523 @@
+//! AppService use cases: install, read, update (rotation) and uninstall Stripe apps.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::idempotency::Idempotent;
+use super::stripe_errors::{plain, stripe_failure};
+use crate::domain::app::{App, AppSecrets, AppStatus, StripeApiKey, WebhookSecret};
+use crate::domain::page::{self, Cursor, SortValue};
+use crate::domain::values::{Description, Metadata, Name, RequestId};
+use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
+use crate::payments::Payments;
+use crate::secrets::Cipher;
+use crate::storage::{Store, StoreError};
+
+/// An app to install.
+#[derive(Debug)]
+pub struct InstallApp {
+    /// The Stripe key.
+    pub api_key: StripeApiKey,
+    /// Name (default "Stripe").
+    pub name: Name,
+    /// Description.
+    pub description: Option<Description>,
+    /// Metadata.
+    pub metadata: Metadata,
+    /// Make it the default app.
+    pub make_default: bool,
+}
+
+/// The canonical form of an install request for request_id fingerprints (the key by digest).
+#[derive(Serialize)]
+struct InstallFingerprint<'a> {
+    api_key_sha256: String,
+    name: &'a Name,
+    description: &'a Option<Description>,
+    metadata: &'a Metadata,
+    make_default: bool,
+}
+
+/// Changes to an app: `Some` fields change.
+#[derive(Debug, Default)]
+pub struct AppPatch {
+    /// New name.
+    pub name: Option<Name>,
+    /// New description.
+    pub description: Option<Option<Description>>,
+    /// New metadata.
+    pub metadata: Option<Metadata>,
+    /// Make default (true) or not (false).
+    pub default: Option<bool>,
+    /// A new key of the same account and mode.
+    pub api_key: Option<StripeApiKey>,
+}
+
+/// One page of apps.
+#[derive(Debug)]
+pub struct AppPage {
+    /// The apps.
+    pub apps: Vec<App>,
+    /// The next page's token.
+    pub next_page_token: Option<String>,
+}
+
+/// AppService use cases.
+#[derive(Clone, Debug)]
+pub struct Apps {
+    store: Store,
+    payments: Arc<dyn Payments>,
+    cipher: Cipher,
+    public_url: Option<String>,
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound {
+        reason: "APP_NOT_FOUND",
+        message: format!("no app with id {id:?}"),
+        metadata: vec![("app_id", id.to_owned())],
+    }
+}
+
+fn uninstalled(id: &str) -> Error {
+    Error::FailedPrecondition {
+        reason: "APP_UNINSTALLED",
+        message: format!("app {id} is uninstalled"),
+        metadata: vec![("app_id", id.to_owned())],
+    }
+}
+
+fn key_purpose(app_id: &str) -> String {
+    format!("app/{app_id}/api_key")
+}
+
+fn webhook_purpose(app_id: &str) -> String {
+    format!("app/{app_id}/webhook_secret")
+}
+
+fn already_installed(app: &App) -> Error {
+    Error::AlreadyExists {
+        reason: "APP_ALREADY_INSTALLED",
+        message: format!(
+            "Stripe account {} ({} mode) is already installed as app {}",
+            app.stripe_account_id,
+            if app.livemode { "live" } else { "test" },
+            app.id
+        ),
+        metadata: vec![
+            ("stripe_account_id", app.stripe_account_id.clone()),
+            ("app_id", app.id.clone()),
+        ],
+    }
+}
+
+/// The fingerprint that binds app page tokens to their query.
+fn list_fingerprint(show_deleted: bool) -> String {
+    page::fingerprint(&["apps", if show_deleted { "deleted" } else { "live" }])
+}
+
+impl Apps {
+    /// Use cases over `store`, talking to Stripe through `payments`.
+    pub fn new(
+        store: Store,
+        payments: Arc<dyn Payments>,
+        cipher: Cipher,
+        public_url: Option<String>,
+    ) -> Self {
+        Self {
+            store,
+            payments,
+            cipher,
+            public_url,
+        }
+    }
+
+    /// The app's API key, decrypted.
+    pub fn api_key(&self, app: &App, secrets: &AppSecrets) -> Result<StripeApiKey> {
+        let ciphertext = secrets
+            .api_key_ciphertext
+            .as_deref()
+            .ok_or_else(|| uninstalled(&app.id))?;
+        self.cipher
+            .decrypt(&key_purpose(&app.id), ciphertext)
+            .map(StripeApiKey::from_stored)
+            .map_err(|e| Error::Internal(format!("app {}: {e}", app.id)))
+    }
+
+    /// The app's webhook signing secret, decrypted, if an endpoint is registered.
+    pub fn webhook_secret(&self, app: &App, secrets: &AppSecrets) -> Result<Option<WebhookSecret>> {
+        secrets
+            .webhook_secret_ciphertext
+            .as_deref()
+            .map(|c| {
+                self.cipher
+                    .decrypt(&webhook_purpose(&app.id), c)
+                    .map(WebhookSecret::new)
+                    .map_err(|e| Error::Internal(format!("app {}: {e}", app.id)))
+            })
+            .transpose()
+    }
+
+    /// The live app to use: `app_id`, or the namespace's default when empty. An unauthorized
+    /// app is FAILED_PRECONDITION.
+    pub async fn usable(
+        &self,
+        ns: &Namespace,
+        app_id: Option<&str>,
+    ) -> Result<(App, StripeApiKey)> {
+        let found = match app_id {
+            Some(id) => self.store.app_by_id(ns, id).await?.ok_or_else(|| not_found(id))?,
+            None => self.store.default_app(ns).await?.ok_or_else(|| Error::FailedPrecondition {
+                reason: "NO_DEFAULT_APP",
+                message: "the namespace has no default Stripe app: install one with InstallStripeApp or name app_id".into(),
+                metadata: Vec::new(),
+            })?,
+        };
+        let (app, secrets) = found;
+        if app.deleted_at.is_some() {
+            return Err(uninstalled(&app.id));
+        }
+        if app.status == AppStatus::Unauthorized {
+            return Err(super::stripe_errors::app_unauthorized(&app.id));
+        }
+        let key = self.api_key(&app, &secrets)?;
+        Ok((app, key))
+    }
+
+    /// Installs a Stripe account as an app.
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn install(
+        &self,
+        ns: &Namespace,
+        input: InstallApp,
+        request_id: Option<RequestId>,
+        deadline: Instant,
+    ) -> Result<App> {
+        let fingerprint = InstallFingerprint {
+            api_key_sha256: Sha256::digest(input.api_key.expose().as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            name: &input.name,
+            description: &input.description,
+            metadata: &input.metadata,
+            make_default: input.make_default,
+        };
+        let idempotent = request_id
+            .as_ref()
+            .map(|rid| Idempotent::new("InstallStripeApp", rid, &fingerprint));
+        if let Some(idem) = &idempotent
+            && let Some(original) = idem.replay(&self.store, ns).await?
+        {
+            return Ok(original);
+        }
+
+        let account_id = self
+            .payments
+            .retrieve_account(&input.api_key, deadline)
+            .await
+            .map_err(|e| match e {
+                crate::payments::PaymentsError::Unauthorized => Error::invalid(
+                    "api_key",
+                    "Stripe refused this key (GET /v1/account answered 401)",
+                ),
+                other => plain(other, |m| Error::Internal(format!("GET /v1/account: {m}"))),
+            })?;
+        let livemode = input.api_key.livemode();
+        let now = Timestamp::now();
+        let id = new_id();
+        let mut app = App {
+            id: id.clone(),
+            name: input.name,
+            description: input.description,
+            metadata: input.metadata,
+            status: AppStatus::Ready,
+            is_default: false,
+            stripe_account_id: account_id,
+            livemode,
+            masked_api_key: input.api_key.masked(),
+            webhook_endpoint_id: None,
+            webhook_url: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        if let Some(existing) = self.live_app_for_account(ns, &app).await? {
+            return Err(already_installed(&existing));
+        }
+        let mut secrets = AppSecrets {
+            api_key_ciphertext: Some(
+                self.cipher
+                    .encrypt(&key_purpose(&id), input.api_key.expose()),
+            ),
+            webhook_secret_ciphertext: None,
+        };
+        if let Some(public_url) = &self.public_url {
+            let url = format!("{public_url}/webhooks/stripe/{id}");
+            let endpoint = self
+                .payments
+                .create_webhook_endpoint(
+                    &input.api_key,
+                    &url,
+                    &format!("patron-webhook-{id}"),
+                    deadline,
+                )
+                .await
+                .map_err(|e| {
+                    plain(e, |m| {
+                        Error::Internal(format!("POST /v1/webhook_endpoints: {m}"))
+                    })
+                })?;
+            secrets.webhook_secret_ciphertext = Some(
+                self.cipher
+                    .encrypt(&webhook_purpose(&id), endpoint.secret.expose()),
+            );
+            app.webhook_endpoint_id = Some(endpoint.id);
+            app.webhook_url = Some(url);
+        }
+        let record = idempotent
+            .as_ref()
+            .map(|idem| Ok::<_, Error>((idem, idem.record(&app)?)));
+        let record = record.transpose()?;
+        let result = async {
+            let tx = self.store.begin().await?;
+            let has_default = tx.has_live_default_app(ns).await?;
+            if input.make_default && has_default {
+                tx.clear_default_app(ns, now).await?;
+            }
+            app.is_default = input.make_default || !has_default;
+            tx.insert_app(ns, &app, &secrets).await?;
+            if let Some((idem, mut record)) = record {
+                record.response = serde_json::to_string(&app).unwrap_or(record.response);
+                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(app_id = %app.id, account = %app.stripe_account_id, "Stripe app installed");
+                Ok(app)
+            }
+            Err(StoreError::UniqueViolation(_)) => {
+                self.forget_endpoint(&input.api_key, &app, deadline).await;
+                if let Some(idem) = &idempotent
+                    && let Some(original) = idem.replay(&self.store, ns).await?
+                {
+                    return Ok(original);
+                }
+                match self.live_app_for_account(ns, &app).await? {
+                    Some(existing) => Err(already_installed(&existing)),
+                    None => Err(Error::Conflict(
+                        "a concurrent install changed the default app; retry".into(),
+                    )),
+                }
+            }
+            Err(e) => {
+                self.forget_endpoint(&input.api_key, &app, deadline).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn live_app_for_account(&self, ns: &Namespace, app: &App) -> Result<Option<App>> {
+        let mut after: Option<Cursor> = None;
+        loop {
+            let page = self.store.list_apps(ns, false, after.as_ref(), 100).await?;
+            if let Some(found) = page.iter().find(|a| {
+                a.stripe_account_id == app.stripe_account_id && a.livemode == app.livemode
+            }) {
+                return Ok(Some(found.clone()));
+            }
+            match page.last() {
+                Some(last) if page.len() == 100 => {
+                    after = Some(Cursor {
+                        value: SortValue::Int(last.created_at.micros()),
+                        id: last.id.clone(),
+                    });
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Deletes the app's webhook endpoint at Stripe, best effort (failures are logged).
+    async fn forget_endpoint(&self, key: &StripeApiKey, app: &App, deadline: Instant) {
+        if let Some(endpoint) = &app.webhook_endpoint_id
+            && let Err(e) = self
+                .payments
+                .delete_webhook_endpoint(key, endpoint, deadline)
+                .await
+        {
+            tracing::warn!(app_id = %app.id, error = %e, "could not delete the webhook endpoint at Stripe");
+        }
+    }
+
+    /// An app by id (uninstalled ones too).
+    pub async fn get(&self, ns: &Namespace, id: &str) -> Result<App> {
+        Ok(self
+            .store
+            .app_by_id(ns, id)
+            .await?
+            .ok_or_else(|| not_found(id))?
+            .0)
+    }
+
+    /// One page of apps, oldest first.
+    pub async fn list(
+        &self,
+        ns: &Namespace,
+        show_deleted: bool,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<AppPage> {
+        let fingerprint = list_fingerprint(show_deleted);
+        let after = page::decode_token("page_token", page_token, &fingerprint)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let mut apps = self
+            .store
+            .list_apps(ns, show_deleted, after.as_ref(), page_size + 1)
+            .await?;
+        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let next_page_token = if apps.len() > size {
+            apps.truncate(size);
+            apps.last().map(|last| {
+                page::encode_token(
+                    &fingerprint,
+                    &Cursor {
+                        value: SortValue::Int(last.created_at.micros()),
+                        id: last.id.clone(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok(AppPage {
+            apps,
+            next_page_token,
+        })
+    }
+
+    /// Changes an installed app.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, app_id = %id))]
+    pub async fn update(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        patch: AppPatch,
+        deadline: Instant,
+    ) -> Result<App> {
+        let (mut app, mut secrets) = self
+            .store
+            .app_by_id(ns, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if app.deleted_at.is_some() {
+            return Err(uninstalled(id));
+        }
+        if let Some(key) = &patch.api_key {
+            let account = self
+                .payments
+                .retrieve_account(key, deadline)
+                .await
+                .map_err(|e| match e {
+                    crate::payments::PaymentsError::Unauthorized => Error::invalid(
+                        "api_key",
+                        "Stripe refused this key (GET /v1/account answered 401)",
+                    ),
+                    other => plain(other, |m| Error::Internal(format!("GET /v1/account: {m}"))),
+                })?;
+            if account != app.stripe_account_id || key.livemode() != app.livemode {
+                return Err(Error::invalid(
+                    "api_key",
+                    format!(
+                        "belongs to another Stripe account or mode; this app is account {} in {} mode",
+                        app.stripe_account_id,
+                        if app.livemode { "live" } else { "test" }
+                    ),
+                ));
+            }
+            secrets.api_key_ciphertext = Some(self.cipher.encrypt(&key_purpose(id), key.expose()));
+            app.masked_api_key = key.masked();
+            app.status = AppStatus::Ready;
+        }
+        if let Some(name) = patch.name {
+            app.name = name;
+        }
+        if let Some(description) = patch.description {
+            app.description = description;
+        }
+        if let Some(metadata) = patch.metadata {
+            app.metadata = metadata;
+        }
+        let now = Timestamp::now();
+        app.updated_at = now.max(app.updated_at);
+        let tx = self.store.begin().await?;
+        if patch.default == Some(true) && !app.is_default {
+            tx.clear_default_app(ns, now).await?;
+        }
+        if let Some(default) = patch.default {
+            app.is_default = default;
+        }
+        tx.update_app(ns, &app, &secrets).await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    /// Uninstalls an app: secrets wiped, webhook endpoint deleted at Stripe (best effort),
+    /// customers' app data soft-deleted. Uninstalling twice returns the app unchanged.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, app_id = %id))]
+    pub async fn uninstall(&self, ns: &Namespace, id: &str, deadline: Instant) -> Result<App> {
+        let (mut app, secrets) = self
+            .store
+            .app_by_id(ns, id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if app.deleted_at.is_some() {
+            return Ok(app);
+        }
+        if let Ok(key) = self.api_key(&app, &secrets) {
+            self.forget_endpoint(&key, &app, deadline).await;
+        }
+        let now = Timestamp::now().max(app.updated_at);
+        app.deleted_at = Some(now);
+        app.updated_at = now;
+        app.is_default = false;
+        let tx = self.store.begin().await?;
+        tx.update_app(ns, &app, &AppSecrets::default()).await?;
+        tx.delete_customer_apps_of_app(ns, id, now).await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    /// The store (for the other Stripe use cases).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The payments adapter (for the other Stripe use cases).
+    pub fn payments(&self) -> &Arc<dyn Payments> {
+        &self.payments
+    }
+
+    /// The cipher (for the other Stripe use cases).
+    pub fn cipher(&self) -> &Cipher {
+        &self.cipher
+    }
+}
+
+/// Maps a Stripe failure with `app`'s key (401 marks the app UNAUTHORIZED).
+pub async fn failure(
+    apps: &Apps,
+    ns: &Namespace,
+    app: &App,
+    err: crate::payments::PaymentsError,
+    not_found: impl FnOnce(String) -> Error,
+) -> Error {
+    stripe_failure(&apps.store, ns, app, err, not_found).await
+}

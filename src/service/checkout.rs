@@ -1,0 +1,583 @@
+//! StripeCheckoutService use cases: the checkout saga with no orphans and no duplicates.
+//!
+//! 1. request_id seen before with the same request: the stored session.
+//! 2. Resolve or create the patron customer (its own transaction).
+//! 3. The Stripe customer: the stored mapping; else the given one, verified and stored; else
+//!    POST /v1/customers with an Idempotency-Key derived from (namespace, app, customer), so no
+//!    retry, repeat or crash between the call and the commit can create a second one.
+//! 4. POST /v1/checkout/sessions (mode setup) with an Idempotency-Key derived from the
+//!    request_id (or random).
+//! 5. Store the session (and the request_id record) and return it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::apps::{Apps, failure};
+use super::customer_apps::stripe_customer_taken;
+use super::idempotency::Idempotent;
+use crate::domain::app::{App, CustomerApp, StripeApiKey};
+use crate::domain::checkout::{CheckoutOptions, CheckoutSession, SessionStatus};
+use crate::domain::customer::{Customer, CustomerFields, CustomerLookup};
+use crate::domain::page::{self, Cursor, SortValue};
+use crate::domain::values::{Identifier, RequestId, ResourceId};
+use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
+use crate::payments::{NewCheckoutSession, NewStripeCustomer};
+use crate::service::Customers;
+use crate::storage::StoreError;
+
+/// Which customer the session is for.
+#[derive(Debug, Clone, Serialize)]
+pub enum CheckoutCustomer {
+    /// An existing customer.
+    Id(ResourceId),
+    /// A live customer's key.
+    Key(Identifier),
+    /// Create one (or use the live holder of its key).
+    Create(Box<CustomerFields>),
+}
+
+/// A CreateStripeCheckoutSession call, parsed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateCheckout {
+    /// The app (default when `None`).
+    pub app_id: Option<String>,
+    /// The customer.
+    pub customer: CheckoutCustomer,
+    /// A Stripe customer to use when none is stored yet.
+    pub stripe_customer_id: Option<String>,
+    /// Options.
+    pub options: CheckoutOptions,
+}
+
+/// One page of sessions.
+#[derive(Debug)]
+pub struct SessionPage {
+    /// Newest first.
+    pub sessions: Vec<CheckoutSession>,
+    /// The next page's token.
+    pub next_page_token: Option<String>,
+}
+
+/// StripeCheckoutService use cases.
+#[derive(Clone, Debug)]
+pub struct Checkout {
+    apps: Apps,
+    customers: Customers,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A stable idempotency key from parts (length-prefixed so parts cannot run together).
+fn derived_key(prefix: &str, parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    format!("{prefix}-{}", &hex(&hasher.finalize())[..40])
+}
+
+fn session_purpose(session_id: &str) -> String {
+    format!("checkout/{session_id}/client_secret")
+}
+
+fn session_not_found(id: &str) -> Error {
+    Error::NotFound {
+        reason: "CHECKOUT_SESSION_NOT_FOUND",
+        message: format!("no checkout session {id:?}"),
+        metadata: vec![("session_id", id.to_owned())],
+    }
+}
+
+fn list_fingerprint(customer_id: Option<&str>, status: Option<SessionStatus>) -> String {
+    page::fingerprint(&[
+        "checkout_sessions",
+        customer_id.unwrap_or_default(),
+        status.map(SessionStatus::as_str).unwrap_or_default(),
+    ])
+}
+
+impl Checkout {
+    /// Use cases over the app and customer use cases.
+    pub fn new(apps: Apps, customers: Customers) -> Self {
+        Self { apps, customers }
+    }
+
+    /// Creates a Checkout Session in setup mode (the saga above).
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn create(
+        &self,
+        ns: &Namespace,
+        input: CreateCheckout,
+        request_id: Option<RequestId>,
+        deadline: Instant,
+    ) -> Result<CheckoutSession> {
+        let violations = input.options.check_ui_rules("options");
+        if !violations.is_empty() {
+            return Err(Error::InvalidArgument(violations));
+        }
+        let idempotent = request_id
+            .as_ref()
+            .map(|rid| Idempotent::new("CreateStripeCheckoutSession", rid, &input));
+        if let Some(idem) = &idempotent
+            && let Some(original) = idem
+                .replay::<CheckoutSession>(&self.apps.store().clone(), ns)
+                .await?
+        {
+            return self.with_client_secret(ns, original).await;
+        }
+        let (app, key) = self.apps.usable(ns, input.app_id.as_deref()).await?;
+
+        // 2. The patron customer.
+        let customer = self.resolve_customer(ns, &input.customer).await?;
+        let currency = input
+            .options
+            .currency
+            .clone()
+            .or_else(|| customer.fields.currency.clone());
+        // Stripe (2026-09-30.endive) requires a currency for every setup-mode session.
+        if currency.is_none() {
+            return Err(Error::invalid(
+                "options.currency",
+                "is required: the customer has no currency; give options.currency or set the customer's currency",
+            ));
+        }
+
+        // 3. The Stripe customer.
+        let mapping = self
+            .stripe_customer(
+                ns,
+                &app,
+                &key,
+                &customer,
+                input.stripe_customer_id.as_deref(),
+                deadline,
+            )
+            .await?;
+
+        // 4. The session at Stripe.
+        let mut metadata: BTreeMap<String, String> = input.options.metadata.clone();
+        metadata.insert("patron_namespace".into(), ns.as_str().to_owned());
+        metadata.insert("patron_app_id".into(), app.id.clone());
+        metadata.insert("patron_customer_id".into(), customer.id.clone());
+        if let Some(rid) = &request_id {
+            metadata.insert("patron_request_id".into(), rid.as_str().to_owned());
+        }
+        let idempotency_key = match &request_id {
+            Some(rid) => derived_key("patron-checkout", &[ns.as_str(), rid.as_str()]),
+            None => format!("patron-checkout-{}", new_id()),
+        };
+        let request = NewCheckoutSession {
+            customer: mapping.stripe_customer_id.clone(),
+            currency: currency.as_ref().map(|c| c.as_str().to_lowercase()),
+            options: input.options.clone(),
+            metadata: metadata.clone(),
+        };
+        let created = match self
+            .apps
+            .payments()
+            .create_checkout_session(&key, &request, &idempotency_key, deadline)
+            .await
+        {
+            Ok(created) => created,
+            Err(e) => {
+                let stripe_customer = mapping.stripe_customer_id.clone();
+                return Err(failure(&self.apps, ns, &app, e, |message| {
+                    Error::FailedPrecondition {
+                        reason: "STRIPE_OBJECT_NOT_FOUND",
+                        message: format!("Stripe: {message}"),
+                        metadata: vec![("stripe_customer_id", stripe_customer)],
+                    }
+                })
+                .await);
+            }
+        };
+
+        // 5. Store it.
+        let now = Timestamp::now();
+        let o = &input.options;
+        let session = CheckoutSession {
+            session_id: created.id.clone(),
+            app_id: app.id.clone(),
+            customer_id: customer.id.clone(),
+            stripe_customer_id: mapping.stripe_customer_id.clone(),
+            setup_intent_id: created.setup_intent_id.clone(),
+            status: created.status.unwrap_or(SessionStatus::Open),
+            ui_mode: o.ui_mode,
+            url: created.url.clone(),
+            client_secret: created.client_secret.clone(),
+            currency: created
+                .currency
+                .clone()
+                .or_else(|| currency.as_ref().map(|c| c.as_str().to_owned())),
+            success_url: o.success_url.clone(),
+            cancel_url: o.cancel_url.clone(),
+            return_url: o.return_url.clone(),
+            client_reference_id: o.client_reference_id.clone(),
+            customer_email: created.customer_email.clone().or_else(|| {
+                customer
+                    .fields
+                    .primary_email
+                    .as_ref()
+                    .map(|e| e.as_str().to_owned())
+            }),
+            metadata,
+            request_id: request_id.as_ref().map(|r| r.as_str().to_owned()),
+            expires_at: Some(Timestamp(created.expires_at.saturating_mul(1_000_000))),
+            created_at: Timestamp(created.created.saturating_mul(1_000_000)).max(Timestamp(0)),
+            updated_at: now,
+        };
+        let secret = session.client_secret.as_deref().map(|s| {
+            self.apps
+                .cipher()
+                .encrypt(&session_purpose(&session.session_id), s)
+        });
+        // The remembered response holds no client secret; a replay decrypts the stored one.
+        let remembered = CheckoutSession {
+            client_secret: None,
+            ..session.clone()
+        };
+        let record = idempotent
+            .as_ref()
+            .map(|idem| idem.record(&remembered).map(|r| (idem, r)))
+            .transpose()?;
+        let result = async {
+            let tx = self.apps.store().begin().await?;
+            tx.insert_checkout_session(ns, &session, secret).await?;
+            if let Some((idem, record)) = record {
+                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(session),
+            // The same request_id raced us (Stripe answered both with the same session).
+            Err(StoreError::UniqueViolation(_)) => match &idempotent {
+                Some(idem) => match idem
+                    .replay::<CheckoutSession>(self.apps.store(), ns)
+                    .await?
+                {
+                    Some(original) => self.with_client_secret(ns, original).await,
+                    None => Err(Error::Conflict(
+                        "a concurrent request stored this session; retry".into(),
+                    )),
+                },
+                None => Err(Error::Conflict(
+                    "the session was stored concurrently; retry".into(),
+                )),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn with_client_secret(
+        &self,
+        ns: &Namespace,
+        mut session: CheckoutSession,
+    ) -> Result<CheckoutSession> {
+        if let Some((_, Some(ciphertext))) = self
+            .apps
+            .store()
+            .checkout_session(ns, &session.session_id)
+            .await?
+        {
+            session.client_secret = Some(
+                self.apps
+                    .cipher()
+                    .decrypt(&session_purpose(&session.session_id), &ciphertext)
+                    .map_err(|e| Error::Internal(format!("session {}: {e}", session.session_id)))?,
+            );
+        }
+        Ok(session)
+    }
+
+    async fn resolve_customer(
+        &self,
+        ns: &Namespace,
+        wanted: &CheckoutCustomer,
+    ) -> Result<Customer> {
+        let customer = match wanted {
+            CheckoutCustomer::Id(id) => {
+                self.customers
+                    .get(ns, &CustomerLookup::Id(id.clone()))
+                    .await?
+            }
+            CheckoutCustomer::Key(key) => {
+                self.customers
+                    .get(ns, &CustomerLookup::Key(key.clone()))
+                    .await?
+            }
+            CheckoutCustomer::Create(fields) => {
+                let existing = match &fields.key {
+                    Some(key) => self.customers.find_live_by_key(ns, key).await?,
+                    None => None,
+                };
+                match existing {
+                    Some(existing) => {
+                        self.customers
+                            .check_identifiers_free_for(ns, fields, &existing.id)
+                            .await?;
+                        existing
+                    }
+                    None => self.customers.create(ns, (**fields).clone(), None).await?,
+                }
+            }
+        };
+        if !customer.is_live() {
+            return Err(Error::FailedPrecondition {
+                reason: "CUSTOMER_DELETED",
+                message: format!("customer {} is deleted", customer.id),
+                metadata: vec![("customer_id", customer.id)],
+            });
+        }
+        Ok(customer)
+    }
+
+    async fn stripe_customer(
+        &self,
+        ns: &Namespace,
+        app: &App,
+        key: &StripeApiKey,
+        customer: &Customer,
+        given: Option<&str>,
+        deadline: Instant,
+    ) -> Result<CustomerApp> {
+        let store = self.apps.store();
+        if let Some(existing) = store.customer_app(ns, &app.id, &customer.id).await? {
+            if let Some(given) = given
+                && given != existing.stripe_customer_id
+            {
+                return Err(Error::FailedPrecondition {
+                    reason: "STRIPE_CUSTOMER_MISMATCH",
+                    message: format!(
+                        "customer {} is already connected to Stripe customer {} in app {}, not {given}",
+                        customer.id, existing.stripe_customer_id, app.id
+                    ),
+                    metadata: vec![
+                        ("customer_id", customer.id.clone()),
+                        ("stripe_customer_id", existing.stripe_customer_id.clone()),
+                    ],
+                });
+            }
+            return Ok(existing);
+        }
+        let stripe_customer_id = match given {
+            Some(given) => {
+                let found = self
+                    .apps
+                    .payments()
+                    .retrieve_customer(key, given, deadline)
+                    .await;
+                match found {
+                    Ok(c) if !c.deleted => c.id,
+                    Ok(_) => return Err(missing_stripe_customer(given)),
+                    Err(e) => {
+                        return Err(failure(&self.apps, ns, app, e, |_| {
+                            missing_stripe_customer(given)
+                        })
+                        .await);
+                    }
+                }
+            }
+            None => {
+                let f = &customer.fields;
+                let a = &f.billing_address;
+                let text = |v: Option<&str>| v.map(str::to_owned);
+                let address = [
+                    text(a.country.as_ref().map(|c| c.as_str())),
+                    text(a.postal_code.as_ref().map(|c| c.as_str())),
+                    text(a.state.as_ref().map(|c| c.as_str())),
+                    text(a.city.as_ref().map(|c| c.as_str())),
+                    text(a.line1.as_ref().map(|c| c.as_str())),
+                    text(a.line2.as_ref().map(|c| c.as_str())),
+                ];
+                let new = NewStripeCustomer {
+                    name: Some(f.name.as_str().to_owned()),
+                    email: f.primary_email.as_ref().map(|e| e.as_str().to_owned()),
+                    phone: a.phone_number.as_ref().map(|p| p.as_str().to_owned()),
+                    address: address.iter().any(Option::is_some).then_some(address),
+                    metadata: BTreeMap::from([
+                        ("patron_namespace".to_owned(), ns.as_str().to_owned()),
+                        ("patron_customer_id".to_owned(), customer.id.clone()),
+                        ("patron_app_id".to_owned(), app.id.clone()),
+                    ]),
+                };
+                let idempotency_key =
+                    derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]);
+                match self
+                    .apps
+                    .payments()
+                    .create_customer(key, &new, &idempotency_key, deadline)
+                    .await
+                {
+                    Ok(created) => created.id,
+                    Err(e) => {
+                        return Err(failure(&self.apps, ns, app, e, |m| {
+                            Error::Internal(format!("POST /v1/customers: {m}"))
+                        })
+                        .await);
+                    }
+                }
+            }
+        };
+        let now = Timestamp::now();
+        let entry = CustomerApp {
+            id: new_id(),
+            customer_id: customer.id.clone(),
+            app_id: app.id.clone(),
+            stripe_customer_id: stripe_customer_id.clone(),
+            stripe_default_payment_method_id: None,
+            default_payment_method_event_created: None,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        let result = async {
+            let tx = store.begin().await?;
+            tx.insert_customer_app(ns, &entry).await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(entry),
+            Err(StoreError::UniqueViolation(_)) => {
+                // A concurrent checkout stored the same mapping (same idempotent Stripe customer),
+                // or the Stripe customer belongs to another customer.
+                if let Some(existing) = store.customer_app(ns, &app.id, &customer.id).await?
+                    && existing.stripe_customer_id == stripe_customer_id
+                {
+                    return Ok(existing);
+                }
+                match store
+                    .customer_app_by_stripe_customer(ns, &app.id, &stripe_customer_id)
+                    .await?
+                {
+                    Some(holder) => Err(stripe_customer_taken(
+                        app,
+                        &stripe_customer_id,
+                        &holder.customer_id,
+                    )),
+                    None => Err(Error::Conflict(
+                        "a concurrent checkout changed this customer's Stripe data; retry".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A stored session.
+    pub async fn get(&self, ns: &Namespace, id: &str) -> Result<CheckoutSession> {
+        let (session, _) = self
+            .apps
+            .store()
+            .checkout_session(ns, id)
+            .await?
+            .ok_or_else(|| session_not_found(id))?;
+        self.with_client_secret(ns, session).await
+    }
+
+    /// Stored sessions, newest first.
+    pub async fn list(
+        &self,
+        ns: &Namespace,
+        customer_id: Option<&str>,
+        status: Option<SessionStatus>,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<SessionPage> {
+        let fingerprint = list_fingerprint(customer_id, status);
+        let after = page::decode_token("page_token", page_token, &fingerprint)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let rows = self
+            .apps
+            .store()
+            .list_checkout_sessions(ns, customer_id, status, after.as_ref(), page_size + 1)
+            .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for (session, _) in rows {
+            sessions.push(session);
+        }
+        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let next_page_token = if sessions.len() > size {
+            sessions.truncate(size);
+            sessions.last().map(|last| {
+                page::encode_token(
+                    &fingerprint,
+                    &Cursor {
+                        value: SortValue::Int(last.created_at.micros()),
+                        id: last.session_id.clone(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        let mut out = Vec::with_capacity(sessions.len());
+        for session in sessions {
+            out.push(self.with_client_secret(ns, session).await?);
+        }
+        Ok(SessionPage {
+            sessions: out,
+            next_page_token,
+        })
+    }
+
+    /// Expires an open session at Stripe and stores its new status.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, session_id = %id))]
+    pub async fn expire(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<CheckoutSession> {
+        let mut session = self.get(ns, id).await?;
+        if session.status != SessionStatus::Open {
+            return Err(Error::FailedPrecondition {
+                reason: "CHECKOUT_SESSION_NOT_OPEN",
+                message: format!("session {id} is {}, not open", session.status.as_str()),
+                metadata: vec![
+                    ("session_id", id.to_owned()),
+                    ("status", session.status.as_str().to_owned()),
+                ],
+            });
+        }
+        let (app, key) = self.apps.usable(ns, Some(&session.app_id)).await?;
+        let expired = match self
+            .apps
+            .payments()
+            .expire_checkout_session(&key, id, deadline)
+            .await
+        {
+            Ok(expired) => expired,
+            Err(e) => return Err(failure(&self.apps, ns, &app, e, |_| session_not_found(id)).await),
+        };
+        let status = expired.status.unwrap_or(SessionStatus::Expired);
+        let now = Timestamp::now();
+        self.apps
+            .store()
+            .set_checkout_session_status_in(ns, id, status, now)
+            .await?;
+        session.status = status;
+        session.updated_at = now;
+        Ok(session)
+    }
+}
+
+fn missing_stripe_customer(id: &str) -> Error {
+    Error::FailedPrecondition {
+        reason: "STRIPE_CUSTOMER_NOT_FOUND",
+        message: format!("Stripe customer {id} does not exist at Stripe"),
+        metadata: vec![
+            ("field", "stripe_customer_id".to_owned()),
+            ("stripe_customer_id", id.to_owned()),
+        ],
+    }
+}

@@ -1,0 +1,270 @@
+//! Installed apps (Stripe accounts) with their encrypted secrets.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Set,
+};
+
+use super::customers::keyset;
+use super::entities::app;
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::domain::app::{App, AppSecrets, AppStatus};
+use crate::domain::page::{Cursor, SortValue};
+use crate::domain::values::{Description, Metadata, Name};
+use crate::domain::{Namespace, Timestamp};
+
+/// The stored `app_type` of every app (the only type there is).
+const APP_TYPE_STRIPE: &str = "stripe";
+
+fn to_domain(row: app::Model) -> StoreResult<(App, AppSecrets)> {
+    let metadata: BTreeMap<String, String> = serde_json::from_str(&row.metadata).map_err(|e| {
+        StoreError::Db(DbErr::Custom(format!(
+            "app {} has unreadable metadata: {e}",
+            row.id
+        )))
+    })?;
+    let app = App {
+        name: Name::from_stored(row.name),
+        description: row.description.map(Description::from_stored),
+        metadata: Metadata::from_stored(metadata),
+        status: AppStatus::from_stored(&row.status),
+        is_default: row.is_default,
+        stripe_account_id: row.stripe_account_id,
+        livemode: row.livemode,
+        masked_api_key: row.masked_api_key,
+        webhook_endpoint_id: row.webhook_endpoint_id,
+        webhook_url: row.webhook_url,
+        created_at: Timestamp(row.created_at),
+        updated_at: Timestamp(row.updated_at),
+        deleted_at: row.deleted_at.map(Timestamp),
+        id: row.id,
+    };
+    let secrets = AppSecrets {
+        api_key_ciphertext: row.api_key_ciphertext,
+        webhook_secret_ciphertext: row.webhook_secret_ciphertext,
+    };
+    Ok((app, secrets))
+}
+
+fn to_row(ns: &Namespace, a: &App, secrets: &AppSecrets) -> StoreResult<app::ActiveModel> {
+    let metadata = serde_json::to_string(a.metadata.entries()).map_err(|e| {
+        StoreError::Db(DbErr::Custom(format!(
+            "app {} metadata cannot be written: {e}",
+            a.id
+        )))
+    })?;
+    Ok(app::ActiveModel {
+        id: Set(a.id.clone()),
+        namespace: Set(ns.as_str().to_owned()),
+        app_type: Set(APP_TYPE_STRIPE.to_owned()),
+        name: Set(a.name.as_str().to_owned()),
+        description: Set(a.description.as_ref().map(|d| d.as_str().to_owned())),
+        metadata: Set(metadata),
+        status: Set(a.status.as_str().to_owned()),
+        is_default: Set(a.is_default),
+        stripe_account_id: Set(a.stripe_account_id.clone()),
+        livemode: Set(a.livemode),
+        masked_api_key: Set(a.masked_api_key.clone()),
+        api_key_ciphertext: Set(secrets.api_key_ciphertext.clone()),
+        webhook_endpoint_id: Set(a.webhook_endpoint_id.clone()),
+        webhook_url: Set(a.webhook_url.clone()),
+        webhook_secret_ciphertext: Set(secrets.webhook_secret_ciphertext.clone()),
+        created_at: Set(a.created_at.micros()),
+        updated_at: Set(a.updated_at.micros()),
+        deleted_at: Set(a.deleted_at.map(Timestamp::micros)),
+    })
+}
+
+async fn one(
+    db: &impl ConnectionTrait,
+    select: Select<app::Entity>,
+) -> StoreResult<Option<(App, AppSecrets)>> {
+    select
+        .one(db)
+        .await
+        .map_err(StoreError::from_db)?
+        .map(to_domain)
+        .transpose()
+}
+
+fn by_id(ns: &Namespace, id: &str) -> Select<app::Entity> {
+    app::Entity::find()
+        .filter(app::Column::Namespace.eq(ns.as_str()))
+        .filter(app::Column::Id.eq(id))
+}
+
+fn live_default(ns: &Namespace) -> Select<app::Entity> {
+    app::Entity::find()
+        .filter(app::Column::Namespace.eq(ns.as_str()))
+        .filter(app::Column::DeletedAt.is_null())
+        .filter(app::Column::IsDefault.eq(true))
+}
+
+impl Store {
+    /// The app with this id, live or deleted, with its secrets.
+    pub async fn app_by_id(
+        &self,
+        ns: &Namespace,
+        id: &str,
+    ) -> StoreResult<Option<(App, AppSecrets)>> {
+        one(&self.reader, by_id(ns, id)).await
+    }
+
+    /// The namespace's live default app, with its secrets.
+    pub async fn default_app(&self, ns: &Namespace) -> StoreResult<Option<(App, AppSecrets)>> {
+        one(&self.reader, live_default(ns)).await
+    }
+
+    /// Sets the status of the live app with this id (no change if it is deleted or unknown).
+    pub async fn set_app_status(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        status: AppStatus,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        app::Entity::update_many()
+            .col_expr(app::Column::Status, Expr::val(status.as_str()))
+            .col_expr(app::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(app::Column::Namespace.eq(ns.as_str()))
+            .filter(app::Column::Id.eq(id))
+            .filter(app::Column::DeletedAt.is_null())
+            .exec(&self.writer)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Up to `limit` apps ordered by (created_at, id), after `after` if given. `after.value`
+    /// must be the created_at (`SortValue::Int`) of the last app of the previous page.
+    pub async fn list_apps(
+        &self,
+        ns: &Namespace,
+        show_deleted: bool,
+        after: Option<&Cursor>,
+        limit: u64,
+    ) -> StoreResult<Vec<App>> {
+        use app::Column as C;
+        let mut select = app::Entity::find().filter(C::Namespace.eq(ns.as_str()));
+        if !show_deleted {
+            select = select.filter(C::DeletedAt.is_null());
+        }
+        if let Some(after) = after {
+            let SortValue::Int(created_at) = after.value else {
+                return Err(StoreError::Db(DbErr::Custom(format!(
+                    "an app page cursor needs a created_at value, got {:?}",
+                    after.value
+                ))));
+            };
+            select = select.filter(keyset(
+                vec![Expr::col(C::CreatedAt), Expr::col(C::Id)],
+                vec![Expr::val(created_at), Expr::val(after.id.clone())],
+                false,
+            ));
+        }
+        select
+            .order_by_asc(C::CreatedAt)
+            .order_by_asc(C::Id)
+            .limit(limit)
+            .all(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?
+            .into_iter()
+            .map(|row| to_domain(row).map(|(app, _)| app))
+            .collect()
+    }
+
+    /// The app with this id in any namespace (a webhook URL carries only the app id), live or
+    /// deleted, with its namespace and secrets.
+    pub async fn app_for_webhook(
+        &self,
+        app_id: &str,
+    ) -> StoreResult<Option<(Namespace, App, AppSecrets)>> {
+        let Some(row) = app::Entity::find()
+            .filter(app::Column::Id.eq(app_id))
+            .one(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?
+        else {
+            return Ok(None);
+        };
+        let ns = Namespace::new(row.namespace.clone());
+        let (app, secrets) = to_domain(row)?;
+        Ok(Some((ns, app, secrets)))
+    }
+}
+
+impl Tx {
+    /// Inserts a new app. `UniqueViolation` if the namespace already has a live app for the same
+    /// Stripe account and mode, or already has a live default app and this one is default too.
+    pub async fn insert_app(
+        &self,
+        ns: &Namespace,
+        app: &App,
+        secrets: &AppSecrets,
+    ) -> StoreResult<()> {
+        app::Entity::insert(to_row(ns, app, secrets)?)
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// The app with this id, live or deleted, with its secrets, read inside the transaction.
+    pub async fn app_by_id(
+        &self,
+        ns: &Namespace,
+        id: &str,
+    ) -> StoreResult<Option<(App, AppSecrets)>> {
+        one(&self.inner, by_id(ns, id)).await
+    }
+
+    /// The namespace's live default app, with its secrets, read inside the transaction.
+    pub async fn default_app(&self, ns: &Namespace) -> StoreResult<Option<(App, AppSecrets)>> {
+        one(&self.inner, live_default(ns)).await
+    }
+
+    /// Whether the namespace has a live default app.
+    pub async fn has_live_default_app(&self, ns: &Namespace) -> StoreResult<bool> {
+        let count = live_default(ns)
+            .count(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(count > 0)
+    }
+
+    /// Makes the namespace's live default app (if any) no longer the default.
+    pub async fn clear_default_app(&self, ns: &Namespace, at: Timestamp) -> StoreResult<()> {
+        app::Entity::update_many()
+            .col_expr(app::Column::IsDefault, Expr::val(false))
+            .col_expr(app::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(app::Column::Namespace.eq(ns.as_str()))
+            .filter(app::Column::DeletedAt.is_null())
+            .filter(app::Column::IsDefault.eq(true))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Writes every column of the app with `app.id` (live or deleted). `UniqueViolation` as for
+    /// `insert_app`.
+    pub async fn update_app(
+        &self,
+        ns: &Namespace,
+        app: &App,
+        secrets: &AppSecrets,
+    ) -> StoreResult<()> {
+        app::Entity::update_many()
+            .set(to_row(ns, app, secrets)?)
+            .filter(app::Column::Namespace.eq(ns.as_str()))
+            .filter(app::Column::Id.eq(app.id.as_str()))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! Stored Stripe Checkout Sessions. The embedded client secret is stored only encrypted.
+
+use std::collections::BTreeMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, UpdateMany,
+};
+
+use super::customers::keyset;
+use super::entities::checkout_session as cs;
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::domain::checkout::{CheckoutSession, SessionStatus, UiMode};
+use crate::domain::page::{Cursor, SortValue};
+use crate::domain::{Namespace, Timestamp};
+
+/// The session (its `client_secret` is `None`) and the stored client secret ciphertext.
+fn to_domain(row: cs::Model) -> StoreResult<(CheckoutSession, Option<String>)> {
+    let corrupt = |what: String| {
+        StoreError::Db(DbErr::Custom(format!(
+            "checkout session {} has unreadable {what}",
+            row.session_id
+        )))
+    };
+    let metadata: BTreeMap<String, String> =
+        serde_json::from_str(&row.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
+    let status = SessionStatus::parse(&row.status)
+        .ok_or_else(|| corrupt(format!("status {:?}", row.status)))?;
+    let session = CheckoutSession {
+        session_id: row.session_id,
+        app_id: row.app_id,
+        customer_id: row.customer_id,
+        stripe_customer_id: row.stripe_customer_id,
+        setup_intent_id: row.setup_intent_id,
+        status,
+        ui_mode: UiMode::from_stored(&row.ui_mode),
+        url: row.url,
+        client_secret: None,
+        currency: row.currency,
+        success_url: row.success_url,
+        cancel_url: row.cancel_url,
+        return_url: row.return_url,
+        client_reference_id: row.client_reference_id,
+        customer_email: row.customer_email,
+        metadata,
+        request_id: row.request_id,
+        expires_at: row.expires_at.map(Timestamp),
+        created_at: Timestamp(row.created_at),
+        updated_at: Timestamp(row.updated_at),
+    };
+    Ok((session, row.client_secret_ciphertext))
+}
+
+fn to_row(
+    ns: &Namespace,
+    s: &CheckoutSession,
+    client_secret_ciphertext: Option<String>,
+) -> StoreResult<cs::ActiveModel> {
+    let metadata = serde_json::to_string(&s.metadata).map_err(|e| {
+        StoreError::Db(DbErr::Custom(format!(
+            "checkout session {} metadata cannot be written: {e}",
+            s.session_id
+        )))
+    })?;
+    Ok(cs::ActiveModel {
+        session_id: Set(s.session_id.clone()),
+        namespace: Set(ns.as_str().to_owned()),
+        app_id: Set(s.app_id.clone()),
+        customer_id: Set(s.customer_id.clone()),
+        stripe_customer_id: Set(s.stripe_customer_id.clone()),
+        setup_intent_id: Set(s.setup_intent_id.clone()),
+        status: Set(s.status.as_str().to_owned()),
+        ui_mode: Set(s.ui_mode.as_str().to_owned()),
+        url: Set(s.url.clone()),
+        client_secret_ciphertext: Set(client_secret_ciphertext),
+        currency: Set(s.currency.clone()),
+        success_url: Set(s.success_url.clone()),
+        cancel_url: Set(s.cancel_url.clone()),
+        return_url: Set(s.return_url.clone()),
+        client_reference_id: Set(s.client_reference_id.clone()),
+        customer_email: Set(s.customer_email.clone()),
+        metadata: Set(metadata),
+        request_id: Set(s.request_id.clone()),
+        expires_at: Set(s.expires_at.map(Timestamp::micros)),
+        created_at: Set(s.created_at.micros()),
+        updated_at: Set(s.updated_at.micros()),
+    })
+}
+
+/// An UPDATE of a session's status and updated_at (the caller adds which session).
+fn set_status(status: SessionStatus, at: Timestamp) -> UpdateMany<cs::Entity> {
+    cs::Entity::update_many()
+        .col_expr(cs::Column::Status, Expr::val(status.as_str()))
+        .col_expr(cs::Column::UpdatedAt, Expr::val(at.micros()))
+}
+
+impl Store {
+    /// The session with this id and its stored client secret ciphertext.
+    pub async fn checkout_session(
+        &self,
+        ns: &Namespace,
+        session_id: &str,
+    ) -> StoreResult<Option<(CheckoutSession, Option<String>)>> {
+        cs::Entity::find()
+            .filter(cs::Column::Namespace.eq(ns.as_str()))
+            .filter(cs::Column::SessionId.eq(session_id))
+            .one(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Up to `limit` sessions, newest first (created_at, then session_id, descending), after
+    /// `after` if given. `after.value` must be the created_at (`SortValue::Int`) of the last
+    /// session of the previous page.
+    pub async fn list_checkout_sessions(
+        &self,
+        ns: &Namespace,
+        customer_id: Option<&str>,
+        status: Option<SessionStatus>,
+        after: Option<&Cursor>,
+        limit: u64,
+    ) -> StoreResult<Vec<(CheckoutSession, Option<String>)>> {
+        use cs::Column as C;
+        let mut select = cs::Entity::find().filter(C::Namespace.eq(ns.as_str()));
+        if let Some(customer_id) = customer_id {
+            select = select.filter(C::CustomerId.eq(customer_id));
+        }
+        if let Some(status) = status {
+            select = select.filter(C::Status.eq(status.as_str()));
+        }
+        if let Some(after) = after {
+            let SortValue::Int(created_at) = after.value else {
+                return Err(StoreError::Db(DbErr::Custom(format!(
+                    "a checkout session page cursor needs a created_at value, got {:?}",
+                    after.value
+                ))));
+            };
+            select = select.filter(keyset(
+                vec![Expr::col(C::CreatedAt), Expr::col(C::SessionId)],
+                vec![Expr::val(created_at), Expr::val(after.id.clone())],
+                true,
+            ));
+        }
+        select
+            .order_by_desc(C::CreatedAt)
+            .order_by_desc(C::SessionId)
+            .limit(limit)
+            .all(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    /// Sets the status of the app's session with this id, in any namespace (for webhooks, which
+    /// know only the app); returns whether there was such a session.
+    pub async fn set_checkout_session_status(
+        &self,
+        app_id: &str,
+        session_id: &str,
+        status: SessionStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = set_status(status, at)
+            .filter(cs::Column::AppId.eq(app_id))
+            .filter(cs::Column::SessionId.eq(session_id))
+            .exec(&self.writer)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Sets the status of the namespace's session with this id; returns whether there was one.
+    pub async fn set_checkout_session_status_in(
+        &self,
+        ns: &Namespace,
+        session_id: &str,
+        status: SessionStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = set_status(status, at)
+            .filter(cs::Column::Namespace.eq(ns.as_str()))
+            .filter(cs::Column::SessionId.eq(session_id))
+            .exec(&self.writer)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected > 0)
+    }
+}
+
+impl Tx {
+    /// Inserts a session. Its `client_secret` is not stored: only `client_secret_ciphertext`.
+    pub async fn insert_checkout_session(
+        &self,
+        ns: &Namespace,
+        session: &CheckoutSession,
+        client_secret_ciphertext: Option<String>,
+    ) -> StoreResult<()> {
+        cs::Entity::insert(to_row(ns, session, client_secret_ciphertext)?)
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// Sets the status of the app's session with this id, in any namespace, inside the
+    /// transaction (webhook processing: the event record and its effect commit together);
+    /// returns whether there was such a session.
+    pub async fn set_checkout_session_status(
+        &self,
+        app_id: &str,
+        session_id: &str,
+        status: SessionStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = set_status(status, at)
+            .filter(cs::Column::AppId.eq(app_id))
+            .filter(cs::Column::SessionId.eq(session_id))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected > 0)
+    }
+}

@@ -1,0 +1,279 @@
+//! Customers' data for apps: their Stripe customer and default payment method, per app.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use super::entities::customer_app as ca;
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::domain::app::CustomerApp;
+use crate::domain::{Namespace, Timestamp};
+
+fn to_domain(row: ca::Model) -> CustomerApp {
+    CustomerApp {
+        id: row.id,
+        customer_id: row.customer_id,
+        app_id: row.app_id,
+        stripe_customer_id: row.stripe_customer_id,
+        stripe_default_payment_method_id: row.stripe_default_payment_method_id,
+        default_payment_method_event_created: row.default_payment_method_event_created,
+        created_at: Timestamp(row.created_at),
+        updated_at: Timestamp(row.updated_at),
+        deleted_at: row.deleted_at.map(Timestamp),
+    }
+}
+
+fn to_row(ns: &Namespace, e: &CustomerApp) -> ca::ActiveModel {
+    ca::ActiveModel {
+        id: Set(e.id.clone()),
+        namespace: Set(ns.as_str().to_owned()),
+        customer_id: Set(e.customer_id.clone()),
+        app_id: Set(e.app_id.clone()),
+        stripe_customer_id: Set(e.stripe_customer_id.clone()),
+        stripe_default_payment_method_id: Set(e.stripe_default_payment_method_id.clone()),
+        default_payment_method_event_created: Set(e.default_payment_method_event_created),
+        created_at: Set(e.created_at.micros()),
+        updated_at: Set(e.updated_at.micros()),
+        deleted_at: Set(e.deleted_at.map(Timestamp::micros)),
+    }
+}
+
+async fn live_of_customer(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    customer_id: &str,
+) -> StoreResult<Vec<CustomerApp>> {
+    let rows = ca::Entity::find()
+        .filter(ca::Column::Namespace.eq(ns.as_str()))
+        .filter(ca::Column::CustomerId.eq(customer_id))
+        .filter(ca::Column::DeletedAt.is_null())
+        .order_by_asc(ca::Column::CreatedAt)
+        .order_by_asc(ca::Column::Id)
+        .all(db)
+        .await
+        .map_err(StoreError::from_db)?;
+    Ok(rows.into_iter().map(to_domain).collect())
+}
+
+async fn live_entry(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    app_id: &str,
+    customer_id: &str,
+) -> StoreResult<Option<CustomerApp>> {
+    let row = ca::Entity::find()
+        .filter(ca::Column::Namespace.eq(ns.as_str()))
+        .filter(ca::Column::AppId.eq(app_id))
+        .filter(ca::Column::CustomerId.eq(customer_id))
+        .filter(ca::Column::DeletedAt.is_null())
+        .one(db)
+        .await
+        .map_err(StoreError::from_db)?;
+    Ok(row.map(to_domain))
+}
+
+impl Store {
+    /// The customer's live app entries, ordered by (created_at, id).
+    pub async fn customer_apps(
+        &self,
+        ns: &Namespace,
+        customer_id: &str,
+    ) -> StoreResult<Vec<CustomerApp>> {
+        live_of_customer(&self.reader, ns, customer_id).await
+    }
+
+    /// The customer's live entry for the app.
+    pub async fn customer_app(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        customer_id: &str,
+    ) -> StoreResult<Option<CustomerApp>> {
+        live_entry(&self.reader, ns, app_id, customer_id).await
+    }
+
+    /// The live entry of the app that uses this Stripe customer.
+    pub async fn customer_app_by_stripe_customer(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        stripe_customer_id: &str,
+    ) -> StoreResult<Option<CustomerApp>> {
+        let row = ca::Entity::find()
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
+            .filter(ca::Column::AppId.eq(app_id))
+            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(ca::Column::DeletedAt.is_null())
+            .one(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(row.map(to_domain))
+    }
+}
+
+impl Tx {
+    /// The customer's live app entries, ordered by (created_at, id), read inside the transaction.
+    pub async fn customer_apps(
+        &self,
+        ns: &Namespace,
+        customer_id: &str,
+    ) -> StoreResult<Vec<CustomerApp>> {
+        live_of_customer(&self.inner, ns, customer_id).await
+    }
+
+    /// The customer's live entry for the app, read inside the transaction.
+    pub async fn customer_app(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        customer_id: &str,
+    ) -> StoreResult<Option<CustomerApp>> {
+        live_entry(&self.inner, ns, app_id, customer_id).await
+    }
+
+    /// Inserts an entry. `UniqueViolation` if the customer already has a live entry for the app,
+    /// or another live entry of the app uses the same Stripe customer.
+    pub async fn insert_customer_app(
+        &self,
+        ns: &Namespace,
+        entry: &CustomerApp,
+    ) -> StoreResult<()> {
+        ca::Entity::insert(to_row(ns, entry))
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Writes the Stripe customer, default payment method (with its event time) and updated_at
+    /// of the entry with `entry.id`. `UniqueViolation` if another live entry of the app uses the
+    /// Stripe customer.
+    pub async fn update_customer_app(
+        &self,
+        ns: &Namespace,
+        entry: &CustomerApp,
+    ) -> StoreResult<()> {
+        ca::Entity::update_many()
+            .col_expr(
+                ca::Column::StripeCustomerId,
+                Expr::val(entry.stripe_customer_id.clone()),
+            )
+            .col_expr(
+                ca::Column::StripeDefaultPaymentMethodId,
+                Expr::val(entry.stripe_default_payment_method_id.clone()),
+            )
+            .col_expr(
+                ca::Column::DefaultPaymentMethodEventCreated,
+                Expr::val(entry.default_payment_method_event_created),
+            )
+            .col_expr(ca::Column::UpdatedAt, Expr::val(entry.updated_at.micros()))
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
+            .filter(ca::Column::Id.eq(entry.id.as_str()))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Soft-deletes the customer's live entry for the app; returns whether there was one.
+    pub async fn delete_customer_app(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        customer_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let deleted = self
+            .soft_delete(
+                Condition::all()
+                    .add(ca::Column::Namespace.eq(ns.as_str()))
+                    .add(ca::Column::AppId.eq(app_id))
+                    .add(ca::Column::CustomerId.eq(customer_id)),
+                at,
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    /// Soft-deletes every live entry of the customer.
+    pub async fn delete_customer_apps_of_customer(
+        &self,
+        ns: &Namespace,
+        customer_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.soft_delete(
+            Condition::all()
+                .add(ca::Column::Namespace.eq(ns.as_str()))
+                .add(ca::Column::CustomerId.eq(customer_id)),
+            at,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Soft-deletes every live entry of the app.
+    pub async fn delete_customer_apps_of_app(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        self.soft_delete(
+            Condition::all()
+                .add(ca::Column::Namespace.eq(ns.as_str()))
+                .add(ca::Column::AppId.eq(app_id)),
+            at,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets deleted_at and updated_at of the live entries matching `which`; returns how many.
+    async fn soft_delete(&self, which: Condition, at: Timestamp) -> StoreResult<u64> {
+        let result = ca::Entity::update_many()
+            .col_expr(ca::Column::DeletedAt, Expr::val(at.micros()))
+            .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(which)
+            .filter(ca::Column::DeletedAt.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected)
+    }
+
+    /// Sets the default payment method of the customer's live entry for the app, unless it was
+    /// set by an event at least as new as `event_created` (one conditional UPDATE, so the newest
+    /// event wins whatever the order of concurrent deliveries). Not filtered by namespace: the
+    /// webhook knows only the app. Returns whether the entry changed.
+    pub async fn set_default_payment_method(
+        &self,
+        app_id: &str,
+        customer_id: &str,
+        payment_method_id: &str,
+        event_created: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = ca::Entity::update_many()
+            .col_expr(
+                ca::Column::StripeDefaultPaymentMethodId,
+                Expr::val(payment_method_id),
+            )
+            .col_expr(
+                ca::Column::DefaultPaymentMethodEventCreated,
+                Expr::val(event_created),
+            )
+            .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(ca::Column::AppId.eq(app_id))
+            .filter(ca::Column::CustomerId.eq(customer_id))
+            .filter(ca::Column::DeletedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(ca::Column::DefaultPaymentMethodEventCreated.is_null())
+                    .add(ca::Column::DefaultPaymentMethodEventCreated.lt(event_created)),
+            )
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected > 0)
+    }
+}

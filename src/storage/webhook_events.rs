@@ -1,0 +1,32 @@
+//! Stripe webhook events already processed, per app (replays are refused by the primary key).
+
+use sea_orm::{EntityTrait, Set};
+
+use super::entities::webhook_event as we;
+use super::{StoreError, StoreResult, Tx};
+use crate::domain::Timestamp;
+
+impl Tx {
+    /// Records that the app's event was processed at `at`. `UniqueViolation` if it already was
+    /// (a replay, or a concurrent delivery of the same event).
+    pub async fn record_webhook_event(
+        &self,
+        app_id: &str,
+        event_id: &str,
+        event_type: &str,
+        event_created: i64,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        we::Entity::insert(we::ActiveModel {
+            app_id: Set(app_id.to_owned()),
+            event_id: Set(event_id.to_owned()),
+            event_type: Set(event_type.to_owned()),
+            event_created: Set(event_created),
+            processed_at: Set(at.micros()),
+        })
+        .exec_without_returning(&self.inner)
+        .await
+        .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+}
