@@ -381,8 +381,12 @@ impl StripeCheckoutService for CheckoutApi {
             None
         };
         let options = options(&mut v, r.options.as_ref());
-        for violation in options.check_ui_rules("options") {
-            v.add(violation.field, violation.description);
+        // The hosted/embedded rules speak of valid fields only (a malformed success_url must not
+        // also be reported as missing).
+        if v.is_empty() {
+            for violation in options.check_ui_rules("options") {
+                v.add(violation.field, violation.description);
+            }
         }
         let request_id = v
             .check(RequestId::parse("request_id", &r.request_id))

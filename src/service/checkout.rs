@@ -229,7 +229,9 @@ impl Checkout {
             metadata,
             request_id: request_id.as_ref().map(|r| r.as_str().to_owned()),
             expires_at: Some(Timestamp(created.expires_at.saturating_mul(1_000_000))),
-            created_at: Timestamp(created.created.saturating_mul(1_000_000)).max(Timestamp(0)),
+            // Our own clock, in microseconds: Stripe's `created` has whole seconds only, which
+            // would leave sessions of the same second in no particular order.
+            created_at: now,
             updated_at: now,
         };
         let secret = session.client_secret.as_deref().map(|s| {

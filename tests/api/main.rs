@@ -9,3 +9,5 @@ mod customers_create;
 mod customers_list;
 mod customers_update_delete;
 mod server;
+mod stripe_apps;
+mod stripe_checkout;

@@ -247,6 +247,11 @@ impl FakeStripe {
         self.shared.lock().faults.len()
     }
 
+    /// Forgets every injected fault that has not been used yet (Stripe recovers).
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
     fn resolve(&self, key_or_account: &str) -> (String, bool) {
         match self.shared.lock().resolve_account(key_or_account) {
             Some(found) => found,
