@@ -150,6 +150,30 @@ async fn a_second_app_becomes_default_only_when_asked(app: TestApp) {
         .expect("third")
         .into_inner();
     assert!(third.default);
+    let replay = apps
+        .install_stripe_app(pb::InstallStripeAppRequest {
+            api_key: "sk_test_thirdAccountKey777".into(),
+            make_default: true,
+            request_id: "install-third".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!(
+        replay, third,
+        "the same request_id returns the original app"
+    );
+    let status = apps
+        .install_stripe_app(pb::InstallStripeAppRequest {
+            api_key: "sk_test_thirdAccountKey777".into(),
+            name: "renamed".into(),
+            request_id: "install-third".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_error(&status, Code::InvalidArgument, "REQUEST_ID_REUSED");
     let first_now = apps
         .get_app(pb::GetAppRequest {
             id: first.id.clone(),
