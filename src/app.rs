@@ -19,6 +19,14 @@ use crate::domain::Timestamp;
 use crate::grpc::apps::AppApi;
 use crate::grpc::checkout::CheckoutApi;
 use crate::grpc::customer_apps::CustomerAppApi;
+use crate::grpc::events::EventApi;
+use crate::grpc::pb::event_service_server::EventServiceServer;
+use crate::grpc::pb::subject_service_server::SubjectServiceServer;
+use crate::grpc::subjects::SubjectApi;
+use tonic::service::interceptor::InterceptedService;
+
+/// Largest IngestEvents request accepted.
+const MAX_EVENT_BATCH_BYTES: usize = 64 * 1024 * 1024;
 use crate::grpc::customers::CustomerApi;
 use crate::grpc::pb::app_service_server::AppServiceServer;
 use crate::grpc::pb::customer_app_service_server::CustomerAppServiceServer;
@@ -178,6 +186,16 @@ impl Application {
             CustomerAppApi::new(services.customer_apps.clone()),
             grpc::bind_namespace,
         );
+        let subjects = SubjectServiceServer::with_interceptor(
+            SubjectApi::new(services.subjects.clone()),
+            grpc::bind_namespace,
+        );
+        // A full batch is 1000 events of up to 1 MiB data each; allow large requests here.
+        let events = InterceptedService::new(
+            EventServiceServer::new(EventApi::new(services.events.clone()))
+                .max_decoding_message_size(MAX_EVENT_BATCH_BYTES),
+            grpc::bind_namespace,
+        );
         let checkout = StripeCheckoutServiceServer::with_interceptor(
             CheckoutApi::new(services.checkout.clone()),
             grpc::bind_namespace,
@@ -201,6 +219,8 @@ impl Application {
                 .add_service(apps)
                 .add_service(customer_apps)
                 .add_service(checkout)
+                .add_service(subjects)
+                .add_service(events)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_shutdown),
         );
         let http_task = tokio::spawn(crate::http::serve(

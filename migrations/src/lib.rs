@@ -6,6 +6,7 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 
 mod m20261121_000001_customers;
 mod m20261121_000002_stripe;
+mod m20261121_000003_subjects_events;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_customers::Migration),
             Box::new(m20261121_000002_stripe::Migration),
+            Box::new(m20261121_000003_subjects_events::Migration),
         ]
     }
 }

@@ -5,8 +5,10 @@ pub mod app;
 pub mod checkout;
 pub mod customer;
 pub mod error;
+pub mod event;
 pub mod iso;
 pub mod page;
+pub mod subject;
 pub mod values;
 
 pub use error::{Error, FieldViolation, Result};

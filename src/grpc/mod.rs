@@ -6,7 +6,9 @@ pub mod checkout;
 pub mod convert;
 pub mod customer_apps;
 pub mod customers;
+pub mod events;
 pub mod status;
+pub mod subjects;
 
 use tonic::Request;
 
@@ -27,6 +29,8 @@ pub const SERVICE_NAMES: &[&str] = &[
     "patron.v1.AppService",
     "patron.v1.CustomerAppService",
     "patron.v1.StripeCheckoutService",
+    "patron.v1.SubjectService",
+    "patron.v1.EventService",
 ];
 
 /// The namespace the request acts for, set by the interceptor.

@@ -6,6 +6,7 @@ use crate::domain::customer::{
     Customer, CustomerFields, CustomerLookup, CustomerPatch, CustomerQuery,
 };
 use crate::domain::page;
+use crate::domain::subject::created_by;
 use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_etag, new_id};
 use crate::storage::{Store, StoreError, Tx};
@@ -121,6 +122,7 @@ impl Customers {
                 .collect();
             reject_held(&tx, ns, &identifiers, None).await?;
             tx.insert_customer(ns, &customer).await?;
+            provision_subjects(&tx, ns, &customer.fields, now).await?;
             if let Some((idem, record)) = record {
                 tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record)
                     .await?;
@@ -212,6 +214,7 @@ impl Customers {
                 .update_customer(ns, &updated, &current.etag, &released, &claimed)
                 .await?;
             if written {
+                provision_subjects(&tx, ns, &updated.fields, updated.updated_at).await?;
                 tx.commit().await?;
             }
             Ok(written)
@@ -359,6 +362,20 @@ impl Customers {
             ],
         }
     }
+}
+
+/// Makes sure a live Subject exists for each subject key (created with metadata
+/// `{"createdBy":"customer"}`), in the customer's transaction.
+async fn provision_subjects(
+    tx: &Tx,
+    ns: &Namespace,
+    fields: &CustomerFields,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let keys: Vec<&str> = fields.subject_keys.iter().map(Identifier::as_str).collect();
+    tx.ensure_subjects(ns, &keys, &created_by("customer"), now)
+        .await?;
+    Ok(())
 }
 
 /// Fails with `UniqueViolation` if another live customer holds one of `identifiers` (the unique

@@ -6,8 +6,10 @@ pub mod apps;
 pub mod checkout;
 pub mod customer_apps;
 pub mod customers;
+pub mod events;
 mod idempotency;
 mod stripe_errors;
+pub mod subjects;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -16,7 +18,9 @@ pub use apps::Apps;
 pub use checkout::Checkout;
 pub use customer_apps::CustomerApps;
 pub use customers::Customers;
+pub use events::Events;
 pub use idempotency::RETENTION as IDEMPOTENCY_RETENTION;
+pub use subjects::Subjects;
 pub use webhooks::Webhooks;
 
 use crate::payments::Payments;
@@ -36,6 +40,10 @@ pub struct Services {
     pub checkout: Checkout,
     /// Stripe webhook processing.
     pub webhooks: Webhooks,
+    /// SubjectService's use cases.
+    pub subjects: Subjects,
+    /// EventService's use cases.
+    pub events: Events,
 }
 
 impl Services {
@@ -48,8 +56,12 @@ impl Services {
         public_url: Option<String>,
     ) -> Self {
         let customers = Customers::new(store.clone());
+        let subjects = Subjects::new(store.clone());
+        let events = Events::new(store.clone());
         let apps = Apps::new(store, payments, cipher, public_url);
         Self {
+            subjects,
+            events,
             customer_apps: CustomerApps::new(apps.clone(), customers.clone()),
             checkout: Checkout::new(apps.clone(), customers.clone()),
             webhooks: Webhooks::new(apps.clone()),

@@ -271,7 +271,7 @@ pub(super) fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) ->
 }
 
 /// The smallest string greater than every string that starts with `prefix`, if there is one.
-fn prefix_end(prefix: &str) -> Option<String> {
+pub(super) fn prefix_end(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {
         let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);

@@ -8,7 +8,9 @@ mod checkout_sessions;
 mod customer_apps;
 mod customers;
 mod entities;
+mod events;
 mod idempotency;
+mod subjects;
 mod webhook_events;
 
 use std::time::Duration;

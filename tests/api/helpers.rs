@@ -9,7 +9,9 @@ use patron::grpc::pb;
 use patron::grpc::pb::app_service_client::AppServiceClient;
 use patron::grpc::pb::customer_app_service_client::CustomerAppServiceClient;
 use patron::grpc::pb::customer_service_client::CustomerServiceClient;
+use patron::grpc::pb::event_service_client::EventServiceClient;
 use patron::grpc::pb::stripe_checkout_service_client::StripeCheckoutServiceClient;
+use patron::grpc::pb::subject_service_client::SubjectServiceClient;
 use sea_orm::{ConnectionTrait, Database};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -51,6 +53,8 @@ pub struct TestApp {
     pub apps: AppServiceClient<Channel>,
     pub customer_apps: CustomerAppServiceClient<Channel>,
     pub checkout: StripeCheckoutServiceClient<Channel>,
+    pub subjects: SubjectServiceClient<Channel>,
+    pub events: EventServiceClient<Channel>,
     /// The Stripe double this server talks to.
     pub stripe: FakeStripe,
     /// The base URL Stripe delivers webhooks to.
@@ -121,7 +125,9 @@ impl TestApp {
             customers: CustomerServiceClient::new(channel.clone()),
             apps: AppServiceClient::new(channel.clone()),
             customer_apps: CustomerAppServiceClient::new(channel.clone()),
-            checkout: StripeCheckoutServiceClient::new(channel),
+            checkout: StripeCheckoutServiceClient::new(channel.clone()),
+            subjects: SubjectServiceClient::new(channel.clone()),
+            events: EventServiceClient::new(channel),
             stripe,
             public_url,
             shutdown,

@@ -11,3 +11,4 @@ mod customers_update_delete;
 mod server;
 mod stripe_apps;
 mod stripe_checkout;
+mod subjects_events;

@@ -6,5 +6,7 @@ pub mod checkout_session;
 pub mod customer;
 pub mod customer_app;
 pub mod customer_subject_key;
+pub mod event;
 pub mod idempotency_record;
+pub mod subject;
 pub mod webhook_event;

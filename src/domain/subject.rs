@@ -1,0 +1,151 @@
+//! Subjects: the metered entities that usage events name.
+
+use serde_json::{Map, Value};
+
+use super::values::Identifier;
+use super::{FieldViolation, Timestamp};
+
+/// Most bytes of a subject's metadata, JSON-encoded.
+pub const MAX_SUBJECT_METADATA_BYTES: usize = 16 * 1024;
+
+/// A stored subject.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subject {
+    /// ULID.
+    pub id: String,
+    /// Key.
+    pub key: Identifier,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// JSON object.
+    pub metadata: Option<Map<String, Value>>,
+    /// Stripe customer (cus_...).
+    pub stripe_customer_id: Option<String>,
+    /// The live customer holding this key now (derived, not stored).
+    pub customer_id: Option<String>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// Soft-deleted.
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// One item of an upsert: `Some` fields change (`Some(None)` clears).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubjectUpsert {
+    /// The key.
+    pub key: Identifier,
+    /// New display name.
+    pub display_name: Option<Option<String>>,
+    /// New Stripe customer.
+    pub stripe_customer_id: Option<Option<String>>,
+    /// New metadata (replaces the whole object).
+    pub metadata: Option<Option<Map<String, Value>>>,
+}
+
+impl SubjectUpsert {
+    /// The subject after this change (or a new one with `id` and `now`).
+    pub fn apply(
+        &self,
+        current: Option<&Subject>,
+        id: impl FnOnce() -> String,
+        now: Timestamp,
+    ) -> Subject {
+        let mut subject = match current {
+            Some(s) => Subject {
+                updated_at: now.max(s.updated_at),
+                ..s.clone()
+            },
+            None => Subject {
+                id: id(),
+                key: self.key.clone(),
+                display_name: None,
+                metadata: None,
+                stripe_customer_id: None,
+                customer_id: None,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            },
+        };
+        if let Some(name) = &self.display_name {
+            subject.display_name = name.clone();
+        }
+        if let Some(stripe) = &self.stripe_customer_id {
+            subject.stripe_customer_id = stripe.clone();
+        }
+        if let Some(metadata) = &self.metadata {
+            subject.metadata = metadata.clone();
+        }
+        subject
+    }
+}
+
+/// Parses an optional display name (present "" clears; at most 256 characters).
+pub fn parse_display_name(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<Option<String>>, FieldViolation> {
+    match raw {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(name) if name.chars().count() > 256 => {
+            Err(FieldViolation::new(field, "must be at most 256 characters"))
+        }
+        Some(name) => Ok(Some(Some(name.to_owned()))),
+    }
+}
+
+/// Parses an optional Stripe customer id (present "" clears; otherwise `cus_...`).
+pub fn parse_stripe_customer(
+    field: &str,
+    raw: Option<&str>,
+) -> Result<Option<Option<String>>, FieldViolation> {
+    match raw {
+        None => Ok(None),
+        Some("") => Ok(Some(None)),
+        Some(id)
+            if id.len() > 4
+                && id.len() <= 255
+                && id.starts_with("cus_")
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok(Some(Some(id.to_owned())))
+        }
+        Some(_) => Err(FieldViolation::new(
+            field,
+            "must be a Stripe customer id starting with cus_",
+        )),
+    }
+}
+
+/// Checks the encoded size of metadata (present {} clears).
+pub fn parse_metadata(
+    field: &str,
+    raw: Option<Map<String, Value>>,
+) -> Result<Option<Option<Map<String, Value>>>, FieldViolation> {
+    match raw {
+        None => Ok(None),
+        Some(map) if map.is_empty() => Ok(Some(None)),
+        Some(map) => {
+            let size = serde_json::to_vec(&map)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
+            if size > MAX_SUBJECT_METADATA_BYTES {
+                return Err(FieldViolation::new(
+                    field,
+                    format!(
+                        "must be at most {MAX_SUBJECT_METADATA_BYTES} bytes as JSON (got {size})"
+                    ),
+                ));
+            }
+            Ok(Some(Some(map)))
+        }
+    }
+}
+
+/// The metadata of subjects patron creates itself.
+pub fn created_by(who: &str) -> Map<String, Value> {
+    Map::from_iter([("createdBy".to_owned(), Value::String(who.to_owned()))])
+}

@@ -1,0 +1,225 @@
+//! SubjectService: decode (every item validated, paths `subjects[i].field`), call, encode.
+
+use prost_types::value::Kind;
+use serde_json::{Map, Number, Value};
+use tonic::{Request, Response, Status};
+
+use super::convert::timestamp;
+use super::namespace;
+use super::pb::subject_service_server::SubjectService;
+use super::pb::{self, delete_subject_request, get_subject_request};
+use crate::domain::error::Violations;
+use crate::domain::subject::{self, Subject, SubjectUpsert};
+use crate::domain::values::{Identifier, ResourceId};
+use crate::domain::{Error, page};
+use crate::service::Subjects;
+use crate::service::subjects::SubjectLookup;
+
+/// Most items of one upsert.
+const MAX_ITEMS: usize = 1000;
+
+/// The SubjectService handlers.
+#[derive(Clone, Debug)]
+pub struct SubjectApi {
+    subjects: Subjects,
+}
+
+impl SubjectApi {
+    /// Handlers over the use cases.
+    pub fn new(subjects: Subjects) -> Self {
+        Self { subjects }
+    }
+}
+
+/// JSON of a protobuf Value.
+pub fn value_to_json(value: prost_types::Value) -> Value {
+    match value.kind {
+        None | Some(Kind::NullValue(_)) => Value::Null,
+        Some(Kind::BoolValue(b)) => Value::Bool(b),
+        Some(Kind::NumberValue(n)) => Number::from_f64(n).map_or(Value::Null, Value::Number),
+        Some(Kind::StringValue(s)) => Value::String(s),
+        Some(Kind::ListValue(list)) => {
+            Value::Array(list.values.into_iter().map(value_to_json).collect())
+        }
+        Some(Kind::StructValue(s)) => Value::Object(struct_to_json(s)),
+    }
+}
+
+/// JSON object of a protobuf Struct.
+pub fn struct_to_json(s: prost_types::Struct) -> Map<String, Value> {
+    s.fields
+        .into_iter()
+        .map(|(k, v)| (k, value_to_json(v)))
+        .collect()
+}
+
+fn json_to_value(value: Value) -> prost_types::Value {
+    let kind = match value {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or_default()),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(json_to_value).collect(),
+        }),
+        Value::Object(o) => Kind::StructValue(json_to_struct(o)),
+    };
+    prost_types::Value { kind: Some(kind) }
+}
+
+fn json_to_struct(map: Map<String, Value>) -> prost_types::Struct {
+    prost_types::Struct {
+        fields: map
+            .into_iter()
+            .map(|(k, v)| (k, json_to_value(v)))
+            .collect(),
+    }
+}
+
+fn subject_to_pb(s: Subject) -> pb::Subject {
+    pb::Subject {
+        id: s.id,
+        key: s.key.into_string(),
+        display_name: s.display_name.unwrap_or_default(),
+        metadata: s.metadata.map(json_to_struct),
+        stripe_customer_id: s.stripe_customer_id.unwrap_or_default(),
+        customer_id: s.customer_id.unwrap_or_default(),
+        created_at: Some(timestamp(s.created_at)),
+        updated_at: Some(timestamp(s.updated_at)),
+        deleted_at: s.deleted_at.map(timestamp),
+    }
+}
+
+fn lookup(id: Option<&str>, key: Option<&str>) -> Result<SubjectLookup, Error> {
+    let invalid = |v| Error::InvalidArgument(vec![v]);
+    match (id, key) {
+        (Some(id), _) => ResourceId::parse("id", id)
+            .map(|id| SubjectLookup::Id(id.into_string()))
+            .map_err(invalid),
+        (_, Some(key)) => Identifier::parse("key", key)
+            .map(|k| SubjectLookup::Key(k.into_string()))
+            .map_err(invalid),
+        (None, None) => Err(Error::invalid("lookup", "set id or key")),
+    }
+}
+
+#[tonic::async_trait]
+impl SubjectService for SubjectApi {
+    async fn upsert_subjects(
+        &self,
+        request: Request<pb::UpsertSubjectsRequest>,
+    ) -> Result<Response<pb::UpsertSubjectsResponse>, Status> {
+        let ns = namespace(&request);
+        let r = request.into_inner();
+        let mut v = Violations::new();
+        if r.subjects.len() > MAX_ITEMS {
+            v.add(
+                "subjects",
+                format!("at most {MAX_ITEMS} items (got {})", r.subjects.len()),
+            );
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        let mut items = Vec::with_capacity(r.subjects.len());
+        for (i, item) in r.subjects.into_iter().enumerate() {
+            let key = v.check(Identifier::parse(&format!("subjects[{i}].key"), &item.key));
+            if let Some(key) = &key
+                && let Some(first) = seen.insert(key.as_str().to_owned(), i)
+            {
+                v.add(
+                    format!("subjects[{i}].key"),
+                    format!("duplicate of subjects[{first}].key"),
+                );
+            }
+            let display_name = v.check(subject::parse_display_name(
+                &format!("subjects[{i}].display_name"),
+                item.display_name.as_deref(),
+            ));
+            let stripe_customer_id = v.check(subject::parse_stripe_customer(
+                &format!("subjects[{i}].stripe_customer_id"),
+                item.stripe_customer_id.as_deref(),
+            ));
+            let metadata = v.check(subject::parse_metadata(
+                &format!("subjects[{i}].metadata"),
+                item.metadata.map(struct_to_json),
+            ));
+            if let (Some(key), Some(display_name), Some(stripe_customer_id), Some(metadata)) =
+                (key, display_name, stripe_customer_id, metadata)
+            {
+                items.push(SubjectUpsert {
+                    key,
+                    display_name,
+                    stripe_customer_id,
+                    metadata,
+                });
+            }
+        }
+        v.finish()?;
+        let stored = self.subjects.upsert(&ns, &items).await?;
+        Ok(Response::new(pb::UpsertSubjectsResponse {
+            subjects: stored.into_iter().map(subject_to_pb).collect(),
+        }))
+    }
+
+    async fn get_subject(
+        &self,
+        request: Request<pb::GetSubjectRequest>,
+    ) -> Result<Response<pb::Subject>, Status> {
+        let ns = namespace(&request);
+        let lookup = match &request.get_ref().lookup {
+            Some(get_subject_request::Lookup::Id(id)) => lookup(Some(id), None),
+            Some(get_subject_request::Lookup::Key(key)) => lookup(None, Some(key)),
+            None => lookup(None, None),
+        }?;
+        Ok(Response::new(subject_to_pb(
+            self.subjects.get(&ns, &lookup).await?,
+        )))
+    }
+
+    async fn list_subjects(
+        &self,
+        request: Request<pb::ListSubjectsRequest>,
+    ) -> Result<Response<pb::ListSubjectsResponse>, Status> {
+        let ns = namespace(&request);
+        let r = request.get_ref();
+        let mut v = Violations::new();
+        let page_size = v.check(page::page_size("page_size", r.page_size));
+        let customer_id = if r.customer_id.is_empty() {
+            None
+        } else {
+            v.check(ResourceId::parse("customer_id", &r.customer_id))
+                .map(ResourceId::into_string)
+        };
+        v.finish()?;
+        let key_prefix = (!r.key_prefix.is_empty()).then_some(r.key_prefix.as_str());
+        let page = self
+            .subjects
+            .list(
+                &ns,
+                key_prefix,
+                customer_id.as_deref(),
+                r.show_deleted,
+                page_size.unwrap_or(page::DEFAULT_PAGE_SIZE),
+                &r.page_token,
+            )
+            .await?;
+        Ok(Response::new(pb::ListSubjectsResponse {
+            subjects: page.subjects.into_iter().map(subject_to_pb).collect(),
+            next_page_token: page.next_page_token.unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_subject(
+        &self,
+        request: Request<pb::DeleteSubjectRequest>,
+    ) -> Result<Response<pb::Subject>, Status> {
+        let ns = namespace(&request);
+        let lookup = match &request.get_ref().lookup {
+            Some(delete_subject_request::Lookup::Id(id)) => lookup(Some(id), None),
+            Some(delete_subject_request::Lookup::Key(key)) => lookup(None, Some(key)),
+            None => lookup(None, None),
+        }?;
+        Ok(Response::new(subject_to_pb(
+            self.subjects.delete(&ns, &lookup).await?,
+        )))
+    }
+}

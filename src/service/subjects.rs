@@ -1,0 +1,195 @@
+//! SubjectService use cases.
+
+use std::collections::BTreeMap;
+
+use crate::domain::page::{self, Cursor, SortValue};
+use crate::domain::subject::{Subject, SubjectUpsert};
+use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
+use crate::storage::{Store, StoreError};
+
+/// How a single subject is addressed.
+#[derive(Clone, Debug)]
+pub enum SubjectLookup {
+    /// By id (deleted ones too).
+    Id(String),
+    /// By key (live only).
+    Key(String),
+}
+
+/// One page of subjects.
+#[derive(Debug)]
+pub struct SubjectPage {
+    /// Ordered by key.
+    pub subjects: Vec<Subject>,
+    /// The next page's token.
+    pub next_page_token: Option<String>,
+}
+
+/// SubjectService use cases.
+#[derive(Clone, Debug)]
+pub struct Subjects {
+    store: Store,
+}
+
+fn not_found(lookup: &SubjectLookup) -> Error {
+    let (what, value) = match lookup {
+        SubjectLookup::Id(id) => ("id", id.clone()),
+        SubjectLookup::Key(key) => ("key", key.clone()),
+    };
+    Error::NotFound {
+        reason: "SUBJECT_NOT_FOUND",
+        message: format!("no subject with {what} {value:?}"),
+        metadata: vec![(what, value)],
+    }
+}
+
+impl Subjects {
+    /// Use cases over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Fills `customer_id` from the live attribution of each subject's key.
+    async fn with_customers(
+        &self,
+        ns: &Namespace,
+        mut subjects: Vec<Subject>,
+    ) -> Result<Vec<Subject>> {
+        let keys: Vec<&str> = subjects
+            .iter()
+            .filter(|s| s.deleted_at.is_none())
+            .map(|s| s.key.as_str())
+            .collect();
+        let holders: BTreeMap<String, String> = self
+            .store
+            .identifier_holders(ns, &keys)
+            .await?
+            .into_iter()
+            .collect();
+        for subject in &mut subjects {
+            if subject.deleted_at.is_none() {
+                subject.customer_id = holders.get(subject.key.as_str()).cloned();
+            }
+        }
+        Ok(subjects)
+    }
+
+    /// Creates or updates every item in one transaction; the answer is in request order.
+    #[tracing::instrument(skip_all, fields(namespace = %ns, items = items.len()))]
+    pub async fn upsert(&self, ns: &Namespace, items: &[SubjectUpsert]) -> Result<Vec<Subject>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = Timestamp::now();
+        let result = async {
+            let tx = self.store.begin().await?;
+            let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
+            let existing: BTreeMap<String, Subject> = tx
+                .live_subjects_by_keys(ns, &keys)
+                .await?
+                .into_iter()
+                .map(|s| (s.key.as_str().to_owned(), s))
+                .collect();
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let current = existing.get(item.key.as_str());
+                let subject = item.apply(current, new_id, now);
+                match current {
+                    Some(_) => tx.update_subject(ns, &subject).await?,
+                    None => tx.insert_subject(ns, &subject).await?,
+                }
+                out.push(subject);
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(out)
+        }
+        .await;
+        match result {
+            Ok(subjects) => self.with_customers(ns, subjects).await,
+            Err(StoreError::UniqueViolation(_)) => Err(Error::Conflict(
+                "a concurrent write created one of these subjects; retry".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One subject.
+    pub async fn get(&self, ns: &Namespace, lookup: &SubjectLookup) -> Result<Subject> {
+        let found = match lookup {
+            SubjectLookup::Id(id) => self.store.subject_by_id(ns, id).await?,
+            SubjectLookup::Key(key) => self.store.live_subject_by_key(ns, key).await?,
+        };
+        let subject = found.ok_or_else(|| not_found(lookup))?;
+        Ok(self.with_customers(ns, vec![subject]).await?.remove(0))
+    }
+
+    /// One page of subjects ordered by key.
+    pub async fn list(
+        &self,
+        ns: &Namespace,
+        key_prefix: Option<&str>,
+        customer_id: Option<&str>,
+        show_deleted: bool,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<SubjectPage> {
+        let fingerprint = page::fingerprint(&[
+            "subjects",
+            key_prefix.unwrap_or_default(),
+            customer_id.unwrap_or_default(),
+            if show_deleted { "deleted" } else { "live" },
+        ]);
+        let after = page::decode_token("page_token", page_token, &fingerprint)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let mut subjects = self
+            .store
+            .list_subjects(
+                ns,
+                key_prefix,
+                customer_id,
+                show_deleted,
+                after.as_ref(),
+                page_size + 1,
+            )
+            .await?;
+        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
+        let next_page_token = if subjects.len() > size {
+            subjects.truncate(size);
+            subjects.last().map(|last| {
+                page::encode_token(
+                    &fingerprint,
+                    &Cursor {
+                        value: SortValue::Text(last.key.as_str().to_owned()),
+                        id: last.id.clone(),
+                    },
+                )
+            })
+        } else {
+            None
+        };
+        Ok(SubjectPage {
+            subjects: self.with_customers(ns, subjects).await?,
+            next_page_token,
+        })
+    }
+
+    /// Soft-deletes a subject (its events stay, and stay attributed).
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn delete(&self, ns: &Namespace, lookup: &SubjectLookup) -> Result<Subject> {
+        let tx = self.store.begin().await?;
+        let found = match lookup {
+            SubjectLookup::Id(id) => tx.subject_by_id(ns, id).await?,
+            SubjectLookup::Key(key) => tx.live_subject_by_key(ns, key).await?,
+        };
+        let mut subject = found.ok_or_else(|| not_found(lookup))?;
+        if subject.deleted_at.is_some() {
+            return Ok(subject);
+        }
+        let now = Timestamp::now().max(subject.updated_at);
+        tx.soft_delete_subject(ns, &subject.id, now).await?;
+        tx.commit().await?;
+        subject.deleted_at = Some(now);
+        subject.updated_at = now;
+        Ok(subject)
+    }
+}

@@ -1,0 +1,292 @@
+//! Subject rows. `customer_id` is derived from the attribution ledger by the service.
+
+use std::collections::BTreeSet;
+
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use serde_json::{Map, Value};
+
+use super::entities::{attribution_identifier as ident, subject};
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::domain::page::{Cursor, SortValue};
+use crate::domain::subject::Subject;
+use crate::domain::values::Identifier;
+use crate::domain::{Namespace, Timestamp, new_id};
+
+fn to_domain(row: subject::Model) -> StoreResult<Subject> {
+    let metadata = match row.metadata {
+        Some(text) => Some(
+            serde_json::from_str::<Map<String, Value>>(&text).map_err(|e| {
+                StoreError::Db(sea_orm::DbErr::Custom(format!(
+                    "subject {} has unreadable metadata: {e}",
+                    row.id
+                )))
+            })?,
+        ),
+        None => None,
+    };
+    Ok(Subject {
+        id: row.id,
+        key: Identifier::from_stored(row.key),
+        display_name: row.display_name,
+        metadata,
+        stripe_customer_id: row.stripe_customer_id,
+        customer_id: None,
+        created_at: Timestamp(row.created_at),
+        updated_at: Timestamp(row.updated_at),
+        deleted_at: row.deleted_at.map(Timestamp),
+    })
+}
+
+fn metadata_json(metadata: &Option<Map<String, Value>>) -> Option<String> {
+    metadata
+        .as_ref()
+        .map(|m| Value::Object(m.clone()).to_string())
+}
+
+fn to_row(ns: &Namespace, s: &Subject) -> subject::ActiveModel {
+    subject::ActiveModel {
+        id: Set(s.id.clone()),
+        namespace: Set(ns.as_str().to_owned()),
+        key: Set(s.key.as_str().to_owned()),
+        display_name: Set(s.display_name.clone()),
+        metadata: Set(metadata_json(&s.metadata)),
+        stripe_customer_id: Set(s.stripe_customer_id.clone()),
+        created_at: Set(s.created_at.micros()),
+        updated_at: Set(s.updated_at.micros()),
+        deleted_at: Set(s.deleted_at.map(Timestamp::micros)),
+    }
+}
+
+async fn find_one(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    id: Option<&str>,
+    live_key: Option<&str>,
+) -> StoreResult<Option<Subject>> {
+    let mut select = subject::Entity::find().filter(subject::Column::Namespace.eq(ns.as_str()));
+    if let Some(id) = id {
+        select = select.filter(subject::Column::Id.eq(id));
+    }
+    if let Some(key) = live_key {
+        select = select
+            .filter(subject::Column::Key.eq(key))
+            .filter(subject::Column::DeletedAt.is_null());
+    }
+    select
+        .one(db)
+        .await
+        .map_err(StoreError::from_db)?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Rows per multi-row INSERT (well under both databases' bound-parameter limits).
+const INSERT_CHUNK: usize = 500;
+
+impl Store {
+    /// A subject by id, live or deleted.
+    pub async fn subject_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Subject>> {
+        find_one(&self.reader, ns, Some(id), None).await
+    }
+
+    /// The live subject with this key.
+    pub async fn live_subject_by_key(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> StoreResult<Option<Subject>> {
+        find_one(&self.reader, ns, None, Some(key)).await
+    }
+
+    /// Subjects ordered by (key, id), after `after`, at most `limit`.
+    pub async fn list_subjects(
+        &self,
+        ns: &Namespace,
+        key_prefix: Option<&str>,
+        customer_id: Option<&str>,
+        show_deleted: bool,
+        after: Option<&Cursor>,
+        limit: u64,
+    ) -> StoreResult<Vec<Subject>> {
+        use subject::Column as C;
+        let mut select = subject::Entity::find().filter(C::Namespace.eq(ns.as_str()));
+        if !show_deleted {
+            select = select.filter(C::DeletedAt.is_null());
+        }
+        if let Some(prefix) = key_prefix {
+            select = select.filter(C::Key.gte(prefix));
+            if let Some(end) = super::customers::prefix_end(prefix) {
+                select = select.filter(C::Key.lt(end));
+            }
+        }
+        if let Some(customer_id) = customer_id {
+            select = select.filter(
+                C::Key.in_subquery(
+                    Query::select()
+                        .column(ident::Column::Identifier)
+                        .from(ident::Entity)
+                        .and_where(ident::Column::Namespace.eq(ns.as_str()))
+                        .and_where(ident::Column::CustomerId.eq(customer_id))
+                        .and_where(ident::Column::ValidTo.is_null())
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(after) = after {
+            let SortValue::Text(key) = &after.value else {
+                return Err(StoreError::Db(sea_orm::DbErr::Custom(
+                    "subject cursor without a key".into(),
+                )));
+            };
+            select = select.filter(super::customers::keyset(
+                vec![Expr::col(C::Key), Expr::col(C::Id)],
+                vec![Expr::val(key.clone()), Expr::val(after.id.clone())],
+                false,
+            ));
+        }
+        select
+            .order_by_asc(C::Key)
+            .order_by_asc(C::Id)
+            .limit(limit)
+            .all(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+}
+
+impl Tx {
+    /// A subject by id, read inside the transaction.
+    pub async fn subject_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Subject>> {
+        find_one(&self.inner, ns, Some(id), None).await
+    }
+
+    /// The live subject with this key, read inside the transaction.
+    pub async fn live_subject_by_key(
+        &self,
+        ns: &Namespace,
+        key: &str,
+    ) -> StoreResult<Option<Subject>> {
+        find_one(&self.inner, ns, None, Some(key)).await
+    }
+
+    /// The live subjects with these keys.
+    pub async fn live_subjects_by_keys(
+        &self,
+        ns: &Namespace,
+        keys: &[&str],
+    ) -> StoreResult<Vec<Subject>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        subject::Entity::find()
+            .filter(subject::Column::Namespace.eq(ns.as_str()))
+            .filter(subject::Column::Key.is_in(keys.iter().copied()))
+            .filter(subject::Column::DeletedAt.is_null())
+            .all(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
+    /// Inserts a subject (`UniqueViolation` if a live subject has its key).
+    pub async fn insert_subject(&self, ns: &Namespace, subject: &Subject) -> StoreResult<()> {
+        subject::Entity::insert(to_row(ns, subject))
+            .exec_without_returning(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Writes every column of the subject with this id.
+    pub async fn update_subject(&self, ns: &Namespace, subject: &Subject) -> StoreResult<()> {
+        subject::Entity::update_many()
+            .set(to_row(ns, subject))
+            .filter(subject::Column::Namespace.eq(ns.as_str()))
+            .filter(subject::Column::Id.eq(subject.id.as_str()))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+
+    /// Creates a live subject for every key that has none, with `metadata`; concurrent creators of
+    /// the same key do not fail (the unique index decides, the loser does nothing). Returns the
+    /// keys created by this call.
+    pub async fn ensure_subjects(
+        &self,
+        ns: &Namespace,
+        keys: &[&str],
+        metadata: &Map<String, Value>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<String>> {
+        let unique: BTreeSet<&str> = keys.iter().copied().collect();
+        let unique: Vec<&str> = unique.into_iter().collect();
+        let metadata = Value::Object(metadata.clone()).to_string();
+        let backend = self.inner.get_database_backend();
+        let mut created = Vec::new();
+        for chunk in unique.chunks(INSERT_CHUNK) {
+            let mut insert = Query::insert();
+            insert.into_table(subject::Entity).columns([
+                subject::Column::Id,
+                subject::Column::Namespace,
+                subject::Column::Key,
+                subject::Column::Metadata,
+                subject::Column::CreatedAt,
+                subject::Column::UpdatedAt,
+            ]);
+            for key in chunk {
+                insert.values_panic([
+                    new_id().into(),
+                    ns.as_str().into(),
+                    (*key).into(),
+                    metadata.clone().into(),
+                    now.micros().into(),
+                    now.micros().into(),
+                ]);
+            }
+            insert
+                .on_conflict(OnConflict::new().do_nothing().to_owned())
+                .returning_col(subject::Column::Key);
+            let rows = self
+                .inner
+                .query_all_raw(backend.build(&insert))
+                .await
+                .map_err(StoreError::from_db)?;
+            for row in rows {
+                created.push(
+                    row.try_get::<String>("", "key")
+                        .map_err(StoreError::from_db)?,
+                );
+            }
+        }
+        created.sort();
+        Ok(created)
+    }
+
+    /// Soft-deletes the subject with this id.
+    pub async fn soft_delete_subject(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        subject::Entity::update_many()
+            .col_expr(subject::Column::DeletedAt, Expr::val(at.micros()))
+            .col_expr(subject::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(subject::Column::Namespace.eq(ns.as_str()))
+            .filter(subject::Column::Id.eq(id))
+            .filter(subject::Column::DeletedAt.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
+    }
+}
