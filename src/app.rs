@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::config::{SecretKeySource, Settings};
 use crate::domain::Timestamp;
 use crate::grpc::apps::AppApi;
+use crate::grpc::auth::Auth;
 use crate::grpc::checkout::CheckoutApi;
 use crate::grpc::customer_apps::CustomerAppApi;
 use crate::grpc::events::EventApi;
@@ -32,7 +33,7 @@ use crate::grpc::pb::app_service_server::AppServiceServer;
 use crate::grpc::pb::customer_app_service_server::CustomerAppServiceServer;
 use crate::grpc::pb::customer_service_server::CustomerServiceServer;
 use crate::grpc::pb::stripe_checkout_service_server::StripeCheckoutServiceServer;
-use crate::grpc::{self, FILE_DESCRIPTOR_SET, SERVICE_NAMES};
+use crate::grpc::{FILE_DESCRIPTOR_SET, SERVICE_NAMES};
 use crate::payments::{Payments, StripeGateway};
 use crate::secrets::Cipher;
 use crate::service::Services;
@@ -55,6 +56,9 @@ pub enum StartError {
     /// The key-encryption key could not be loaded.
     #[error("secret key: {0}")]
     Secrets(String),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// Server reflection could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
@@ -174,31 +178,36 @@ impl Application {
             .build_v1alpha()
             .map_err(|e| StartError::Reflection(e.to_string()))?;
 
+        let auth = Auth::new(settings.api_keys.clone());
+        if !auth.is_required() {
+            tracing::warn!(
+                "no API keys configured: every call acts for namespace \"default\" without \
+                 authentication (allowed on loopback listeners or with --insecure-no-auth)"
+            );
+        }
         let customers = CustomerServiceServer::with_interceptor(
             CustomerApi::new(services.customers.clone()),
-            grpc::bind_namespace,
+            auth.clone(),
         );
-        let apps = AppServiceServer::with_interceptor(
-            AppApi::new(services.apps.clone()),
-            grpc::bind_namespace,
-        );
+        let apps =
+            AppServiceServer::with_interceptor(AppApi::new(services.apps.clone()), auth.clone());
         let customer_apps = CustomerAppServiceServer::with_interceptor(
             CustomerAppApi::new(services.customer_apps.clone()),
-            grpc::bind_namespace,
+            auth.clone(),
         );
         let subjects = SubjectServiceServer::with_interceptor(
             SubjectApi::new(services.subjects.clone()),
-            grpc::bind_namespace,
+            auth.clone(),
         );
         // A full batch is 1000 events of up to 1 MiB data each; allow large requests here.
         let events = InterceptedService::new(
             EventServiceServer::new(EventApi::new(services.events.clone()))
                 .max_decoding_message_size(MAX_EVENT_BATCH_BYTES),
-            grpc::bind_namespace,
+            auth.clone(),
         );
         let checkout = StripeCheckoutServiceServer::with_interceptor(
             CheckoutApi::new(services.checkout.clone()),
-            grpc::bind_namespace,
+            auth.clone(),
         );
 
         let grpc_shutdown = {
@@ -210,8 +219,19 @@ impl Application {
                 tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
             }
         };
+        let mut builder = Server::builder();
+        if let Some(tls) = &settings.tls {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path)
+                    .map_err(|e| StartError::Tls(format!("cannot read {}: {e}", path.display())))
+            };
+            let identity = Identity::from_pem(read(&tls.cert)?, read(&tls.key)?);
+            builder = builder
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .map_err(|e| StartError::Tls(e.to_string()))?;
+        }
         let grpc_task = tokio::spawn(
-            Server::builder()
+            builder
                 .add_service(health_service)
                 .add_service(reflection_v1)
                 .add_service(reflection_v1alpha)
@@ -239,7 +259,12 @@ impl Application {
             tokio::spawn(purge_idempotency_records(store.clone(), shutdown_rx)),
         ];
 
-        tracing::info!(grpc_addr = %grpc_addr, "gRPC listening on {grpc_addr}");
+        let scheme = if settings.tls.is_some() {
+            "TLS"
+        } else {
+            "plaintext"
+        };
+        tracing::info!(grpc_addr = %grpc_addr, tls = settings.tls.is_some(), "gRPC listening on {grpc_addr} ({scheme})");
         tracing::info!(http_addr = %http_addr, "HTTP listening on {http_addr}");
         Ok(Self {
             grpc_addr,

@@ -57,6 +57,101 @@ pub struct SettingsInput {
     /// File holding the key-encryption key.
     #[arg(long, env = "PATRON_SECRET_KEY_FILE", global = true)]
     pub secret_key_file: Option<PathBuf>,
+    /// API keys as `namespace:sha256hex,...` (digests only; `patron keys new` makes them).
+    #[arg(long, env = "PATRON_API_KEYS", global = true)]
+    pub api_keys: Option<String>,
+    /// File with one `namespace:sha256hex` per line (`#` comments).
+    #[arg(long, env = "PATRON_API_KEYS_FILE", global = true)]
+    pub api_keys_file: Option<PathBuf>,
+    /// Serve without API keys on non-loopback addresses (never do this in production).
+    #[arg(long, env = "PATRON_INSECURE_NO_AUTH", global = true, action = clap::ArgAction::SetTrue)]
+    #[serde(default)]
+    pub insecure_no_auth: bool,
+    /// TLS certificate chain (PEM) for the gRPC listener; with --tls-key enables TLS.
+    #[arg(long, env = "PATRON_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the gRPC listener.
+    #[arg(long, env = "PATRON_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// A configured API key: the namespace it acts for and the SHA-256 digest of the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyDigest {
+    /// The namespace.
+    pub namespace: String,
+    /// SHA-256 of the key.
+    pub digest: [u8; 32],
+}
+
+impl std::fmt::Debug for ApiKeyDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeyDigest({}:***)", self.namespace)
+    }
+}
+
+/// Parses `namespace:sha256hex` entries (comma- or newline-separated; `#` starts a comment).
+pub fn parse_api_keys(setting: &str, text: &str) -> Result<Vec<ApiKeyDigest>, ConfigError> {
+    let mut keys = Vec::new();
+    for (n, entry) in text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .enumerate()
+    {
+        let Some((namespace, hex)) = entry.split_once(':') else {
+            return Err(error(
+                setting,
+                format!("entry {} is not namespace:sha256hex", n + 1),
+            ));
+        };
+        let namespace = namespace.trim();
+        let valid_ns = !namespace.is_empty()
+            && namespace.len() <= 64
+            && namespace
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        if !valid_ns {
+            return Err(error(
+                setting,
+                format!("entry {}: namespace must be 1..64 of [A-Za-z0-9._-]", n + 1),
+            ));
+        }
+        let hex = hex.trim().to_ascii_lowercase();
+        let digest: Option<Vec<u8>> = (hex.len() == 64)
+            .then(|| {
+                (0..64)
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+                    .collect()
+            })
+            .flatten();
+        let Some(digest) = digest.and_then(|d| <[u8; 32]>::try_from(d).ok()) else {
+            return Err(error(
+                setting,
+                format!(
+                    "entry {}: the digest must be 64 hex characters (SHA-256 of the key)",
+                    n + 1
+                ),
+            ));
+        };
+        keys.push(ApiKeyDigest {
+            namespace: namespace.to_owned(),
+            digest,
+        });
+    }
+    Ok(keys)
+}
+
+/// TLS certificate and key files of the gRPC listener.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
 }
 
 /// Where the key-encryption key for stored secrets comes from.
@@ -129,6 +224,13 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// The key-encryption key's source.
     pub secret_key: SecretKeySource,
+    /// API keys; empty means no authentication (only allowed on loopback listeners unless
+    /// `insecure_no_auth`).
+    pub api_keys: Vec<ApiKeyDigest>,
+    /// Serve without keys on non-loopback listeners.
+    pub insecure_no_auth: bool,
+    /// TLS for gRPC.
+    pub tls: Option<TlsFiles>,
 }
 
 /// A setting that cannot be used.
@@ -190,6 +292,9 @@ impl Settings {
             stripe_api_base: String::new(),
             public_url: None,
             secret_key: SecretKeySource::Ephemeral,
+            api_keys: Vec::new(),
+            insecure_no_auth: false,
+            tls: None,
             grpc_addr: addr(
                 "--grpc-addr (PATRON_GRPC_ADDR)",
                 grpc.as_deref().unwrap_or(DEFAULT_GRPC_ADDR),
@@ -264,10 +369,40 @@ impl Settings {
                 ));
             }
         };
+        let mut api_keys = Vec::new();
+        if let Some(text) = input
+            .api_keys
+            .or(file.api_keys)
+            .filter(|k| !k.trim().is_empty())
+        {
+            api_keys.extend(parse_api_keys("--api-keys (PATRON_API_KEYS)", &text)?);
+        }
+        if let Some(path) = input.api_keys_file.or(file.api_keys_file) {
+            let setting = "--api-keys-file (PATRON_API_KEYS_FILE)";
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| error(setting, format!("cannot read {}: {e}", path.display())))?;
+            api_keys.extend(parse_api_keys(setting, &text)?);
+        }
+        let tls = match (
+            input.tls_cert.or(file.tls_cert),
+            input.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(error(
+                    "--tls-cert/--tls-key (PATRON_TLS_CERT, PATRON_TLS_KEY)",
+                    "give both the certificate and the key",
+                ));
+            }
+        };
         let settings = Self {
             stripe_api_base,
             public_url,
             secret_key,
+            api_keys,
+            insecure_no_auth: input.insecure_no_auth || file.insecure_no_auth,
+            tls,
             ..settings
         };
         settings.validate()
@@ -297,6 +432,13 @@ impl Settings {
                 return Err(error(setting, format!("{url:?} is not an http(s) URL")));
             }
         }
+        let loopback = self.grpc_addr.ip().is_loopback() && self.http_addr.ip().is_loopback();
+        if self.api_keys.is_empty() && !loopback && !self.insecure_no_auth {
+            return Err(error(
+                "--api-keys (PATRON_API_KEYS)",
+                "required when listening on a non-loopback address (or pass --insecure-no-auth)",
+            ));
+        }
         if self.db_max_connections == 0 {
             return Err(error(
                 "--db-max-connections (PATRON_DB_MAX_CONNECTIONS)",
@@ -319,6 +461,9 @@ impl Settings {
             stripe_api_base: DEFAULT_STRIPE_API_BASE.to_owned(),
             public_url: None,
             secret_key: SecretKeySource::Ephemeral,
+            api_keys: Vec::new(),
+            insecure_no_auth: false,
+            tls: None,
         }
     }
 }

@@ -24,6 +24,22 @@ enum Command {
     Migrate,
     /// Print the version and exit.
     Version,
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Print a new API key for a namespace and the `namespace:sha256hex` entry to configure
+    /// (PATRON_API_KEYS / PATRON_API_KEYS_FILE hold only the entry, never the key).
+    New {
+        /// The namespace the key acts for.
+        #[arg(long)]
+        namespace: String,
+    },
 }
 
 async fn shutdown_signal() {
@@ -87,6 +103,22 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Some(Command::Version)) {
         println!("patron {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(Command::Keys {
+        command: KeysCommand::New { namespace },
+    }) = &cli.command
+    {
+        if let Err(e) = patron::config::parse_api_keys(
+            "--namespace",
+            &format!("{namespace}:{}", "0".repeat(64)),
+        ) {
+            eprintln!("patron: {e}");
+            return ExitCode::from(2);
+        }
+        let (key, entry) = patron::grpc::auth::new_key(namespace);
+        println!("api key (give it to the caller; it is not stored): {key}");
+        println!("config entry (PATRON_API_KEYS or one line of PATRON_API_KEYS_FILE): {entry}");
         return ExitCode::SUCCESS;
     }
     let settings = match Settings::resolve(cli.settings) {

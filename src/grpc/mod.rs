@@ -2,6 +2,7 @@
 //! The only module that knows protobuf types.
 
 pub mod apps;
+pub mod auth;
 pub mod checkout;
 pub mod convert;
 pub mod customer_apps;
@@ -40,13 +41,6 @@ pub fn namespace<T>(request: &Request<T>) -> Namespace {
         .get::<Namespace>()
         .cloned()
         .unwrap_or_default()
-}
-
-/// Interceptor that binds every call to its namespace. Without API keys (until authentication is
-/// configured) every call acts for the `default` namespace.
-pub fn bind_namespace(mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
-    request.extensions_mut().insert(Namespace::default());
-    Ok(request)
 }
 
 /// How long a call may wait on Stripe when the caller sets no deadline.

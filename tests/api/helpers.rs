@@ -13,9 +13,36 @@ use patron::grpc::pb::event_service_client::EventServiceClient;
 use patron::grpc::pb::stripe_checkout_service_client::StripeCheckoutServiceClient;
 use patron::grpc::pb::subject_service_client::SubjectServiceClient;
 use sea_orm::{ConnectionTrait, Database};
+use sha2::Digest;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone)]
+pub struct BearerAuth(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A channel that authenticates with an API key.
+pub type Authed = tonic::service::interceptor::InterceptedService<Channel, BearerAuth>;
+
+/// The clients of one tenant (one API key).
+pub struct Tenant {
+    pub customers: CustomerServiceClient<Authed>,
+    pub apps: AppServiceClient<Authed>,
+    pub customer_apps: CustomerAppServiceClient<Authed>,
+    pub checkout: StripeCheckoutServiceClient<Authed>,
+    pub subjects: SubjectServiceClient<Authed>,
+    pub events: EventServiceClient<Authed>,
+}
 
 /// Which database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +95,23 @@ impl TestApp {
     /// A server on a fresh database of `backend`. PostgreSQL is required: an unreachable server
     /// fails the test with a clear message, never skips it.
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// A server whose callers authenticate with these API keys, as (namespace, key).
+    pub async fn spawn_with_api_keys(backend: Backend, keys: &[(&str, &str)]) -> Self {
+        let digests: Vec<patron::config::ApiKeyDigest> = keys
+            .iter()
+            .map(|(namespace, key)| patron::config::ApiKeyDigest {
+                namespace: (*namespace).to_owned(),
+                digest: sha2::Sha256::digest(key.as_bytes()).into(),
+            })
+            .collect();
+        Self::spawn_with(backend, move |settings| settings.api_keys = digests).await
+    }
+
+    /// A server with settings adjusted by `configure` (after the test defaults are set).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
         let (database_url, db) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -108,6 +152,7 @@ impl TestApp {
         let public_url = format!("http://127.0.0.1:{http_port}");
         settings.public_url = Some(public_url.clone());
         settings.stripe_api_base = stripe.base_url();
+        configure(&mut settings);
         let app = Application::build(settings).await.expect("server starts");
         let grpc_addr = app.grpc_addr();
         let http_addr = app.http_addr();
@@ -143,6 +188,23 @@ impl TestApp {
             .connect()
             .await
             .expect("connect to the server")
+    }
+
+    /// Clients of every service that authenticate with `api_key` (`authorization: Bearer`).
+    pub async fn tenant(&self, api_key: &str) -> Tenant {
+        let channel = self.channel().await;
+        let auth = BearerAuth(format!("Bearer {api_key}").parse().expect("ASCII API key"));
+        Tenant {
+            customers: CustomerServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            apps: AppServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            customer_apps: CustomerAppServiceClient::with_interceptor(
+                channel.clone(),
+                auth.clone(),
+            ),
+            checkout: StripeCheckoutServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            subjects: SubjectServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            events: EventServiceClient::with_interceptor(channel, auth),
+        }
     }
 
     /// Creates a customer, panicking on failure.

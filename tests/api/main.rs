@@ -8,6 +8,7 @@ mod helpers;
 mod customers_create;
 mod customers_list;
 mod customers_update_delete;
+mod security;
 mod server;
 mod stripe_apps;
 mod stripe_checkout;
