@@ -219,7 +219,7 @@ impl Application {
                 tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
             }
         };
-        let mut builder = Server::builder();
+        let mut builder = Server::builder().layer(crate::grpc::observe::ObserveLayer);
         if let Some(tls) = &settings.tls {
             let read = |path: &std::path::Path| {
                 std::fs::read(path)

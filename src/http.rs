@@ -1,4 +1,4 @@
-//! The HTTP listener: Stripe webhooks and /healthz (/metrics joins it).
+//! The HTTP listener: Stripe webhooks, Prometheus /metrics and /healthz.
 
 use std::future::Future;
 
@@ -24,6 +24,25 @@ async fn healthz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
         Ok(()) => (StatusCode::OK, "ok\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
     }
+}
+
+async fn metrics(
+    State(state): State<HttpState>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    let m = crate::metrics::metrics();
+    for (pool, size, idle) in state.store.pool_stats() {
+        m.db_pool.with_label_values(&[pool, "idle"]).set(idle);
+        m.db_pool
+            .with_label_values(&[pool, "in_use"])
+            .set(size - idle);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
 }
 
 async fn stripe_webhook(
@@ -63,6 +82,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route(
             "/webhooks/stripe/{app_id}",
             post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),

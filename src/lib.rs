@@ -28,6 +28,7 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 pub mod payments;
 pub mod secrets;
 pub mod service;

@@ -128,7 +128,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    patron::telemetry::init(settings.log_format);
+    let _telemetry = patron::telemetry::init(settings.log_format);
     match cli.command {
         Some(Command::Migrate) => migrate(settings).await,
         _ => serve(settings).await,

@@ -8,6 +8,7 @@ pub mod convert;
 pub mod customer_apps;
 pub mod customers;
 pub mod events;
+pub mod observe;
 pub mod status;
 pub mod subjects;
 

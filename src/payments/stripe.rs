@@ -163,11 +163,30 @@ where
         }
         let budget = (deadline - now).min(ATTEMPT_TIMEOUT);
         tries += 1;
-        let outcome = match tokio::time::timeout(budget, attempt(budget)).await {
-            Ok(Ok(value)) => return Ok(value),
+        let started = std::time::Instant::now();
+        let result = tokio::time::timeout(budget, attempt(budget)).await;
+        let m = crate::metrics::metrics();
+        m.stripe_latency
+            .with_label_values(&[endpoint])
+            .observe(started.elapsed().as_secs_f64());
+        let outcome = match result {
+            Ok(Ok(value)) => {
+                m.stripe_requests.with_label_values(&[endpoint, "ok"]).inc();
+                return Ok(value);
+            }
             Ok(Err(err)) => classify(err),
             Err(_) => Failure::Retry("timed out".into()),
         };
+        let label = match &outcome {
+            Failure::Retry(_) => "retryable_error",
+            Failure::Final(PaymentsError::InvalidRequest { .. }) => "invalid_request",
+            Failure::Final(PaymentsError::Unauthorized) => "unauthorized",
+            Failure::Final(PaymentsError::NotFound { .. }) => "not_found",
+            Failure::Final(_) => "error",
+        };
+        m.stripe_requests
+            .with_label_values(&[endpoint, label])
+            .inc();
         let reason = match outcome {
             Failure::Final(err) => return Err(err),
             Failure::Retry(reason) => reason,

@@ -203,6 +203,25 @@ impl Store {
         Ok(Tx { inner })
     }
 
+    /// Connection counts per pool: (pool name, open connections, idle connections).
+    pub fn pool_stats(&self) -> Vec<(&'static str, i64, i64)> {
+        let stat = |size: u32, idle: usize| (i64::from(size), i64::try_from(idle).unwrap_or(0));
+        match self.backend {
+            Backend::Postgres => {
+                let pool = self.writer.get_postgres_connection_pool();
+                let (size, idle) = stat(pool.size(), pool.num_idle());
+                vec![("postgres", size, idle)]
+            }
+            Backend::Sqlite => {
+                let writer = self.writer.get_sqlite_connection_pool();
+                let reader = self.reader.get_sqlite_connection_pool();
+                let (ws, wi) = stat(writer.size(), writer.num_idle());
+                let (rs, ri) = stat(reader.size(), reader.num_idle());
+                vec![("sqlite_writer", ws, wi), ("sqlite_readers", rs, ri)]
+            }
+        }
+    }
+
     /// Closes every connection.
     pub async fn close(self) {
         let _ = self.reader.clone().close().await;

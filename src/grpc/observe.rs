@@ -1,0 +1,155 @@
+//! One span and one set of metrics per gRPC call: a tower layer in front of every service.
+//!
+//! The span continues the caller's W3C trace (`traceparent` metadata) and carries rpc.system,
+//! rpc.service, rpc.method and the gRPC status code; database and Stripe calls are its children.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{HeaderMap, Request, Response};
+use opentelemetry::propagation::Extractor;
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::metrics::metrics;
+
+/// The layer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// The service the layer wraps around the routes.
+#[derive(Clone, Debug)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// gRPC status code names, as OpenTelemetry and Prometheus users read them.
+fn code_name(code: i32) -> &'static str {
+    tonic::Code::from_i32(code).description_name()
+}
+
+trait CodeName {
+    fn description_name(self) -> &'static str;
+}
+
+impl CodeName for tonic::Code {
+    fn description_name(self) -> &'static str {
+        use tonic::Code::*;
+        match self {
+            Ok => "OK",
+            Cancelled => "CANCELLED",
+            Unknown => "UNKNOWN",
+            InvalidArgument => "INVALID_ARGUMENT",
+            DeadlineExceeded => "DEADLINE_EXCEEDED",
+            NotFound => "NOT_FOUND",
+            AlreadyExists => "ALREADY_EXISTS",
+            PermissionDenied => "PERMISSION_DENIED",
+            ResourceExhausted => "RESOURCE_EXHAUSTED",
+            FailedPrecondition => "FAILED_PRECONDITION",
+            Aborted => "ABORTED",
+            OutOfRange => "OUT_OF_RANGE",
+            Unimplemented => "UNIMPLEMENTED",
+            Internal => "INTERNAL",
+            Unavailable => "UNAVAILABLE",
+            DataLoss => "DATA_LOSS",
+            Unauthenticated => "UNAUTHENTICATED",
+        }
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let path = request.uri().path();
+        let (service, method) = path
+            .trim_start_matches('/')
+            .split_once('/')
+            .map_or(("unknown".to_owned(), "unknown".to_owned()), |(s, m)| {
+                (s.to_owned(), m.to_owned())
+            });
+        let span = tracing::info_span!(
+            "grpc",
+            otel.name = %format!("{service}/{method}"),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = %service,
+            rpc.method = %method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.extract(&HeaderExtractor(request.headers()))
+        });
+        let _ = span.set_parent(parent);
+        let m = metrics();
+        let in_flight = m.grpc_in_flight.with_label_values(&[&service, &method]);
+        in_flight.inc();
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(
+            async move {
+                let result = future.await;
+                in_flight.dec();
+                // Errors of unary calls travel "trailers-only", with grpc-status in the headers;
+                // a successful call's status 0 comes in the trailers.
+                let code = match &result {
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<i32>().ok())
+                        .unwrap_or(0),
+                    Err(_) => 2,
+                };
+                let span = tracing::Span::current();
+                span.record("rpc.grpc.status_code", code);
+                if code != 0 {
+                    span.record("otel.status_code", "ERROR");
+                }
+                m.grpc_requests
+                    .with_label_values(&[&service, &method, code_name(code)])
+                    .inc();
+                m.grpc_latency
+                    .with_label_values(&[&service, &method])
+                    .observe(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
