@@ -99,6 +99,25 @@ pub fn decode_token(
     }))
 }
 
+/// Finishes a page from `rows` fetched with `page_size + 1`: keeps `page_size` rows and, when
+/// there was one more, the token of the next page (the cursor after the last row kept).
+pub fn finish<T>(
+    mut rows: Vec<T>,
+    page_size: u64,
+    query_fingerprint: &str,
+    cursor_after: impl Fn(&T) -> Cursor,
+) -> (Vec<T>, Option<String>) {
+    let size = usize::try_from(page_size).unwrap_or(usize::MAX);
+    if rows.len() <= size {
+        return (rows, None);
+    }
+    rows.truncate(size);
+    let token = rows
+        .last()
+        .map(|last| encode_token(query_fingerprint, &cursor_after(last)));
+    (rows, token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +128,19 @@ mod tests {
         assert_eq!(page_size("p", 7), Ok(7));
         assert_eq!(page_size("p", 5000), Ok(1000));
         assert!(page_size("p", -1).is_err());
+    }
+
+    #[test]
+    fn finish_keeps_the_page_and_points_after_its_last_row() {
+        let cursor = |n: &i64| Cursor {
+            value: SortValue::Int(*n),
+            id: n.to_string(),
+        };
+        let (rows, token) = finish(vec![1, 2, 3], 2, "q", cursor);
+        assert_eq!(rows, [1, 2]);
+        let after = decode_token("t", &token.expect("more rows"), "q").unwrap();
+        assert_eq!(after, Some(cursor(&2)));
+        assert_eq!(finish(vec![1, 2], 2, "q", cursor), (vec![1, 2], None));
     }
 
     #[test]

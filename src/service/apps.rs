@@ -378,25 +378,14 @@ impl Apps {
         let fingerprint = list_fingerprint(show_deleted);
         let after = page::decode_token("page_token", page_token, &fingerprint)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
-        let mut apps = self
+        let rows = self
             .store
             .list_apps(ns, show_deleted, after.as_ref(), page_size + 1)
             .await?;
-        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
-        let next_page_token = if apps.len() > size {
-            apps.truncate(size);
-            apps.last().map(|last| {
-                page::encode_token(
-                    &fingerprint,
-                    &Cursor {
-                        value: SortValue::Int(last.created_at.micros()),
-                        id: last.id.clone(),
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let (apps, next_page_token) = page::finish(rows, page_size, &fingerprint, |last| Cursor {
+            value: SortValue::Int(last.created_at.micros()),
+            id: last.id.clone(),
+        });
         Ok(AppPage {
             apps,
             next_page_token,

@@ -503,25 +503,12 @@ impl Checkout {
             .store()
             .list_checkout_sessions(ns, customer_id, status, after.as_ref(), page_size + 1)
             .await?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for (session, _) in rows {
-            sessions.push(session);
-        }
-        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
-        let next_page_token = if sessions.len() > size {
-            sessions.truncate(size);
-            sessions.last().map(|last| {
-                page::encode_token(
-                    &fingerprint,
-                    &Cursor {
-                        value: SortValue::Int(last.created_at.micros()),
-                        id: last.session_id.clone(),
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let sessions: Vec<CheckoutSession> = rows.into_iter().map(|(session, _)| session).collect();
+        let (sessions, next_page_token) =
+            page::finish(sessions, page_size, &fingerprint, |last| Cursor {
+                value: SortValue::Int(last.created_at.micros()),
+                id: last.session_id.clone(),
+            });
         let mut out = Vec::with_capacity(sessions.len());
         for session in sessions {
             out.push(self.with_client_secret(ns, session).await?);

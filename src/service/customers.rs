@@ -159,17 +159,11 @@ impl Customers {
     /// One page of customers.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn list(&self, ns: &Namespace, query: &CustomerQuery) -> Result<CustomerPage> {
-        let mut customers = self.store.list_customers(ns, query).await?;
-        let page_size = usize::try_from(query.page_size).unwrap_or(usize::MAX);
-        let next_page_token = if customers.len() > page_size {
-            customers.truncate(page_size);
-            customers.last().map(|last| {
-                let fingerprint = CustomerQuery::fingerprint(&query.filter, query.order);
-                page::encode_token(&fingerprint, &query.cursor_after(last))
-            })
-        } else {
-            None
-        };
+        let rows = self.store.list_customers(ns, query).await?;
+        let fingerprint = CustomerQuery::fingerprint(&query.filter, query.order);
+        let (customers, next_page_token) = page::finish(rows, query.page_size, &fingerprint, |c| {
+            query.cursor_after(c)
+        });
         Ok(CustomerPage {
             customers,
             next_page_token,

@@ -77,22 +77,12 @@ impl Events {
         let fingerprint = page::fingerprint(&["events", &owner, &from, &to]);
         query.after = page::decode_token("page_token", page_token, &fingerprint)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
-        let mut events = self.store.list_events(ns, &query).await?;
-        let size = usize::try_from(query.page_size).unwrap_or(usize::MAX);
-        let next_page_token = if events.len() > size {
-            events.truncate(size);
-            events.last().map(|last| {
-                page::encode_token(
-                    &fingerprint,
-                    &Cursor {
-                        value: SortValue::Int(last.event.time.micros()),
-                        id: last.row_id.clone(),
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let rows = self.store.list_events(ns, &query).await?;
+        let (events, next_page_token) =
+            page::finish(rows, query.page_size, &fingerprint, |last| Cursor {
+                value: SortValue::Int(last.event.time.micros()),
+                id: last.row_id.clone(),
+            });
         Ok(EventPage {
             events,
             next_page_token,

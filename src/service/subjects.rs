@@ -141,7 +141,7 @@ impl Subjects {
         ]);
         let after = page::decode_token("page_token", page_token, &fingerprint)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
-        let mut subjects = self
+        let rows = self
             .store
             .list_subjects(
                 ns,
@@ -152,21 +152,11 @@ impl Subjects {
                 page_size + 1,
             )
             .await?;
-        let size = usize::try_from(page_size).unwrap_or(usize::MAX);
-        let next_page_token = if subjects.len() > size {
-            subjects.truncate(size);
-            subjects.last().map(|last| {
-                page::encode_token(
-                    &fingerprint,
-                    &Cursor {
-                        value: SortValue::Text(last.key.as_str().to_owned()),
-                        id: last.id.clone(),
-                    },
-                )
-            })
-        } else {
-            None
-        };
+        let (subjects, next_page_token) =
+            page::finish(rows, page_size, &fingerprint, |last| Cursor {
+                value: SortValue::Text(last.key.as_str().to_owned()),
+                id: last.id.clone(),
+            });
         Ok(SubjectPage {
             subjects: self.with_customers(ns, subjects).await?,
             next_page_token,
