@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
+# Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|startup|list-sqlite|list-postgres
+set -euo pipefail
+P=target/release/patron
+L=target/release/patron-load
+W=${BENCH_DIR:-/tmp/patron-bench}
+PG=${PG_ADMIN:-postgres://postgres@127.0.0.1:5432}
+D=${DURATION:-15}
+WU=${WARMUP:-3}
+mkdir -p "$W"
+
+serve() { # url port -> pid in $SPID
+  DATABASE_URL="$1" PATRON_SECRET_KEY=$(openssl rand -base64 32) \
+    $P serve --grpc-addr 127.0.0.1:$2 --http-addr 127.0.0.1:0 >"$W/server-$2.log" 2>&1 &
+  SPID=$!
+  for _ in $(seq 100); do grep -q "gRPC listening" "$W/server-$2.log" && break; sleep 0.1; done
+  sleep 1
+}
+stop() { kill "$SPID"; wait "$SPID" 2>/dev/null || true; }
+fresh_pg() { psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+
+drive() { # label url
+  local url=$1
+  serve "$url" 50051
+  echo "### idle before load: $(grep -E 'VmRSS|VmHWM' /proc/$SPID/status | tr -s ' \n' ' ')"
+  set -x
+  $L run --target 127.0.0.1:50051 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100
+  $L run --target 127.0.0.1:50051 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100
+  $L run --target 127.0.0.1:50051 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=80,create=10,list=10
+  $L run --target 127.0.0.1:50051 --server-pid $SPID --concurrency 4 --connections 4 --duration $D --warmup $WU --mix ingest=100 --ingest-batch 1000
+  set +x
+  stop
+}
+
+case "$1" in
+  startup)
+    rm -f "$W/startup.db"*
+    $L startup --patron-bin $P --database-url "sqlite://$W/startup.db?mode=rwc" --repeat 7 ;;
+  sqlite)
+    rm -f "$W/load.db"*
+    drive "sqlite://$W/load.db?mode=rwc" ;;
+  postgres)
+    fresh_pg patron_bench
+    drive "$PG/patron_bench" ;;
+  pgbench)
+    fresh_pg pgbench_ins
+    psql "$PG/pgbench_ins" -qc "CREATE TABLE bench(id bigserial PRIMARY KEY, k text)"
+    echo 'INSERT INTO bench(k) VALUES (md5(random()::text));' >"$W/ins.sql"
+    for c in ${PGBENCH_CLIENTS:-8}; do
+      (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/ins.sql" -c $c -j $c -T 20 pgbench_ins)
+    done ;;
+  list-sqlite|list-postgres)
+    for n in 10000 1000000; do
+      if [ "$1" = list-sqlite ]; then
+        rm -f "$W/list$n.db"*; url="sqlite://$W/list$n.db?mode=rwc"
+      else
+        fresh_pg patron_list$n; url="$PG/patron_list$n"
+      fi
+      serve "$url" 50052; stop   # applies the migrations
+      (set -x; $L seed-sql --database-url "$url" --customers $n)
+      serve "$url" 50052
+      (set -x; $L run --target 127.0.0.1:50052 --server-pid $SPID --concurrency 8 --duration $D --warmup $WU --mix list=100 --get-pool 1)
+      stop
+    done ;;
+esac

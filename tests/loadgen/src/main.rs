@@ -1,0 +1,887 @@
+//! `patron-load`: a load generator for patron over real gRPC, a no-op tonic server (the ceiling
+//! of the machine, built with the same tonic/prost stack), data-set builders and a start-up timer.
+//! See BENCHMARKS.md for how it is used. Not part of CI.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use patron::grpc::pb;
+use pb::cloud_event::CloudEventAttributeValue;
+use pb::cloud_event::cloud_event_attribute_value::Attr;
+use pb::customer_service_client::CustomerServiceClient;
+use pb::customer_service_server::{CustomerService, CustomerServiceServer};
+use pb::event_service_client::EventServiceClient;
+use rand::{Rng, SeedableRng};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+#[derive(Parser)]
+#[command(
+    name = "patron-load",
+    about = "Load generator and data-set builders for patron"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// A no-op CustomerService (fixed answers, no storage): the ceiling of the machine.
+    NoopServer {
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        addr: SocketAddr,
+    },
+    /// Creates N customers through CreateCustomer (slow path, real API).
+    Seed {
+        #[arg(long)]
+        grpc_addr: String,
+        #[arg(long)]
+        customers: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
+    /// Bulk-loads N customers with multi-row INSERTs into a migrated patron database.
+    SeedSql {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        customers: u64,
+        /// Rows per INSERT statement.
+        #[arg(long, default_value_t = 1000)]
+        rows_per_insert: usize,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+    /// Drives a target (and optionally the no-op ceiling) and prints a table per RPC.
+    Run(RunArgs),
+    /// Spawns `patron serve` and times start to health SERVING; then reads idle RSS.
+    Startup {
+        /// The patron binary.
+        #[arg(long, default_value = "target/release/patron")]
+        patron_bin: String,
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long, default_value = "127.0.0.1:50071")]
+        grpc_addr: String,
+    },
+}
+
+#[derive(Parser, Clone)]
+struct RunArgs {
+    /// patron's gRPC address (host:port).
+    #[arg(long)]
+    target: String,
+    /// The no-op server's address, or `spawn` to start `patron-load noop-server` as a child.
+    #[arg(long)]
+    ceiling: Option<String>,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// HTTP/2 connections shared by the clients.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured seconds (at most 30).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Weights: get, create, list, ingest.
+    #[arg(long, default_value = "get=80,create=10,list=10,ingest=0")]
+    mix: String,
+    /// Page size of ListCustomers.
+    #[arg(long, default_value_t = 100)]
+    list_page_size: i32,
+    /// Events per IngestEvents batch.
+    #[arg(long, default_value_t = 1000)]
+    ingest_batch: usize,
+    /// Send a request_id with every CreateCustomer (idempotency record written too).
+    #[arg(long)]
+    create_request_id: bool,
+    /// The server's pid, for VmRSS / VmHWM from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Customers GetCustomer picks from (collected via ListCustomers, created if missing).
+    #[arg(long, default_value_t = 1000)]
+    get_pool: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Rpc {
+    Get,
+    Create,
+    List,
+    Ingest,
+}
+
+impl Rpc {
+    const ALL: [Rpc; 4] = [Rpc::Get, Rpc::Create, Rpc::List, Rpc::Ingest];
+    fn name(self) -> &'static str {
+        match self {
+            Rpc::Get => "GetCustomer",
+            Rpc::Create => "CreateCustomer",
+            Rpc::List => "ListCustomers",
+            Rpc::Ingest => "IngestEvents",
+        }
+    }
+}
+
+fn parse_mix(s: &str) -> Result<Vec<(Rpc, u32)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or(format!("bad mix part {part:?}"))?;
+        let w: u32 = v.trim().parse().map_err(|e| format!("{part}: {e}"))?;
+        let rpc = match k.trim() {
+            "get" => Rpc::Get,
+            "create" => Rpc::Create,
+            "list" => Rpc::List,
+            "ingest" => Rpc::Ingest,
+            other => return Err(format!("unknown rpc {other:?}")),
+        };
+        if w > 0 {
+            out.push((rpc, w));
+        }
+    }
+    if out.is_empty() {
+        return Err("empty mix".into());
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- no-op server
+
+fn fixed_customer(i: usize) -> pb::Customer {
+    pb::Customer {
+        id: "01JCEILING00000000000000000".into(),
+        key: format!("ceiling-{i}"),
+        name: "Ceiling, Inc.".into(),
+        description: String::new(),
+        metadata: HashMap::new(),
+        usage_attribution: Some(pb::CustomerUsageAttribution {
+            subject_keys: vec![],
+        }),
+        primary_email: "ceiling@example.com".into(),
+        currency: "USD".into(),
+        billing_address: None,
+        created_at: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        updated_at: Some(prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }),
+        deleted_at: None,
+        etag: "ceiling".into(),
+    }
+}
+
+struct Noop {
+    one: pb::Customer,
+    page: Vec<pb::Customer>,
+}
+
+#[tonic::async_trait]
+impl CustomerService for Noop {
+    async fn create_customer(
+        &self,
+        _r: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.one.clone()))
+    }
+    async fn get_customer(
+        &self,
+        _r: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Ok(Response::new(self.one.clone()))
+    }
+    async fn list_customers(
+        &self,
+        r: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResponse>, Status> {
+        let n = (r.get_ref().page_size.max(1) as usize).min(self.page.len());
+        Ok(Response::new(pb::ListCustomersResponse {
+            customers: self.page[..n].to_vec(),
+            next_page_token: String::new(),
+        }))
+    }
+    async fn update_customer(
+        &self,
+        _r: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Err(Status::unimplemented("no-op"))
+    }
+    async fn delete_customer(
+        &self,
+        _r: Request<pb::DeleteCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        Err(Status::unimplemented("no-op"))
+    }
+}
+
+async fn noop_server(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    let svc = Noop {
+        one: fixed_customer(0),
+        page: (0..1000).map(fixed_customer).collect(),
+    };
+    eprintln!("no-op CustomerService on {addr}");
+    tonic::transport::Server::builder()
+        .add_service(CustomerServiceServer::new(svc))
+        .serve(addr)
+        .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- seeding
+
+async fn connect(addr: &str) -> Result<Channel, tonic::transport::Error> {
+    let uri = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    Endpoint::from_shared(uri)?
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+}
+
+fn new_customer(tag: &str) -> pb::Customer {
+    let u = ulid::Ulid::new().to_string().to_lowercase();
+    pb::Customer {
+        key: format!("{tag}-{u}"),
+        name: format!("Load {u}"),
+        currency: "USD".into(),
+        primary_email: format!("{u}@example.com"),
+        ..Default::default()
+    }
+}
+
+async fn seed_grpc(addr: &str, n: u64, conc: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let ch = connect(addr).await?;
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let mut c = CustomerServiceClient::new(ch.clone());
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let req = pb::CreateCustomerRequest {
+                    customer: Some(new_customer("seed")),
+                    request_id: String::new(),
+                };
+                if let Err(e) = c.create_customer(req).await {
+                    eprintln!("create: {e}");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    eprintln!(
+        "seeded {n} customers via gRPC in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn seed_sql(
+    url: &str,
+    n: u64,
+    per: usize,
+    ns: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Database::connect(url).await?;
+    let start = Instant::now();
+    let now_us = SystemTime::now().duration_since(UNIX_EPOCH)?.as_micros() as i64;
+    let mut done = 0u64;
+    let mut idgen = ulid::Generator::new();
+    while done < n {
+        let k = (per as u64).min(n - done) as usize;
+        let mut cust = String::with_capacity(k * 260);
+        let mut ids = String::with_capacity(k * 120);
+        cust.push_str(
+            "INSERT INTO customers (id, namespace, key, name, name_lower, description, metadata, \
+             subject_keys, primary_email, primary_email_lower, currency, created_at, updated_at, \
+             deleted_at, etag) VALUES ",
+        );
+        ids.push_str(
+            "INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
+             valid_from, valid_to) VALUES ",
+        );
+        for j in 0..k {
+            let i = done + j as u64;
+            let id = idgen.generate()?.to_string();
+            let aid = idgen.generate()?.to_string();
+            let ts = now_us + i as i64;
+            // Names in random order relative to ids and keys, as real data would be.
+            let r: u32 = rand::rng().random();
+            let name = format!("Customer {r:08x} {i:07}");
+            let email = format!("c{i}@example.com");
+            if j > 0 {
+                cust.push(',');
+                ids.push(',');
+            }
+            cust.push_str(&format!(
+                "('{id}','{ns}','bulk-{i}','{name}','{}',NULL,'{{}}','[]','{email}','{email}','USD',{ts},{ts},NULL,'{}')",
+                name.to_lowercase(),
+                ulid::Ulid::new()
+            ));
+            ids.push_str(&format!("('{aid}','{ns}','bulk-{i}','{id}',{ts},NULL)"));
+        }
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&cust).await?;
+        txn.execute_unprepared(&ids).await?;
+        txn.commit().await?;
+        done += k as u64;
+        if done.is_multiple_of(100_000) || done == n {
+            eprintln!("{done}/{n} rows, {:.1}s", start.elapsed().as_secs_f64());
+        }
+    }
+    if url.starts_with("postgres") {
+        db.execute_unprepared("ANALYZE customers").await?;
+        db.execute_unprepared("ANALYZE attribution_identifiers")
+            .await?;
+    } else {
+        db.execute_unprepared("ANALYZE").await?;
+    }
+    eprintln!(
+        "bulk-loaded {n} customers in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- load
+
+#[derive(Default)]
+struct Stats {
+    lat_us: HashMap<Rpc, Vec<u32>>,
+    errors: HashMap<Rpc, u64>,
+    first_errors: Vec<String>,
+}
+
+impl Stats {
+    fn merge(&mut self, o: Stats) {
+        for (k, mut v) in o.lat_us {
+            self.lat_us.entry(k).or_default().append(&mut v);
+        }
+        for (k, v) in o.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for e in o.first_errors {
+            if self.first_errors.len() < 5 {
+                self.first_errors.push(e);
+            }
+        }
+    }
+}
+
+struct Row {
+    count: u64,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    errors: u64,
+}
+
+fn pct(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx] as f64 / 1000.0
+}
+
+fn rows(stats: &mut Stats, secs: f64) -> HashMap<Rpc, Row> {
+    let mut out = HashMap::new();
+    for rpc in Rpc::ALL {
+        let errors = stats.errors.get(&rpc).copied().unwrap_or(0);
+        let v = stats.lat_us.entry(rpc).or_default();
+        if v.is_empty() && errors == 0 {
+            continue;
+        }
+        v.sort_unstable();
+        out.insert(
+            rpc,
+            Row {
+                count: v.len() as u64,
+                rps: v.len() as f64 / secs,
+                p50: pct(v, 0.50),
+                p99: pct(v, 0.99),
+                p999: pct(v, 0.999),
+                errors,
+            },
+        );
+    }
+    out
+}
+
+fn proc_status(pid: u32) -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn proc_cpu_ticks(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+fn event_batch(n: usize, run: &str, seq: &mut u64) -> pb::IngestEventsRequest {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let ts = prost_types::Timestamp {
+        seconds: now.as_secs() as i64,
+        nanos: 0,
+    };
+    let events = (0..n)
+        .map(|_| {
+            *seq += 1;
+            let mut attributes = HashMap::new();
+            attributes.insert(
+                "time".to_owned(),
+                CloudEventAttributeValue {
+                    attr: Some(Attr::CeTimestamp(ts)),
+                },
+            );
+            attributes.insert(
+                "subject".to_owned(),
+                CloudEventAttributeValue {
+                    attr: Some(Attr::CeString(format!("lg-subject-{}", *seq % 100))),
+                },
+            );
+            pb::CloudEvent {
+                id: format!("{run}-{}", *seq),
+                source: "patron-load".into(),
+                spec_version: "1.0".into(),
+                r#type: "api-calls".into(),
+                attributes,
+                data: Some(pb::cloud_event::Data::TextData(r#"{"tokens":12}"#.into())),
+            }
+        })
+        .collect();
+    pb::IngestEventsRequest { events }
+}
+
+async fn collect_ids(ch: &Channel, want: usize, is_ceiling: bool) -> Vec<String> {
+    if is_ceiling {
+        return vec!["01JCEILING00000000000000000".into()];
+    }
+    let mut c = CustomerServiceClient::new(ch.clone());
+    let mut ids = Vec::new();
+    let mut token = String::new();
+    while ids.len() < want {
+        let r = match c
+            .list_customers(pb::ListCustomersRequest {
+                page_size: 100,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(r) => r.into_inner(),
+            Err(e) => {
+                eprintln!("collect ids: {e}");
+                break;
+            }
+        };
+        ids.extend(r.customers.into_iter().map(|c| c.id));
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    while ids.len() < want.min(200) {
+        match c
+            .create_customer(pb::CreateCustomerRequest {
+                customer: Some(new_customer("pool")),
+                request_id: String::new(),
+            })
+            .await
+        {
+            Ok(r) => ids.push(r.into_inner().id),
+            Err(e) => {
+                eprintln!("create pool customer: {e}");
+                break;
+            }
+        }
+    }
+    ids.truncate(want);
+    ids
+}
+
+struct PhaseResult {
+    rows: HashMap<Rpc, Row>,
+    rss_before_kb: Option<u64>,
+    rss_after_kb: Option<u64>,
+    hwm_kb: Option<u64>,
+    cpu_s: Option<f64>,
+    first_errors: Vec<String>,
+}
+
+async fn phase(
+    label: &str,
+    addr: &str,
+    a: &RunArgs,
+    mix: &[(Rpc, u32)],
+    pid: Option<u32>,
+    is_ceiling: bool,
+) -> Result<PhaseResult, Box<dyn std::error::Error>> {
+    let mut chans = Vec::new();
+    for _ in 0..a.connections.max(1) {
+        chans.push(connect(addr).await?);
+    }
+    let ids = Arc::new(collect_ids(&chans[0], a.get_pool, is_ceiling).await);
+    if ids.is_empty() && mix.iter().any(|(r, _)| *r == Rpc::Get) {
+        return Err(format!("{label}: no customers to get").into());
+    }
+    let rss_before = pid.and_then(proc_status).map(|s| s.0);
+    let total: u32 = mix.iter().map(|m| m.1).sum();
+    let mix: Arc<Vec<(Rpc, u32)>> = Arc::new(mix.to_vec());
+    let recording = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let run_tag = ulid::Ulid::new().to_string().to_lowercase();
+    let mut tasks = Vec::new();
+    for w in 0..a.concurrency {
+        let ch = chans[w % chans.len()].clone();
+        let (ids, mix, recording, stop) =
+            (ids.clone(), mix.clone(), recording.clone(), stop.clone());
+        let a = a.clone();
+        let run = format!("{run_tag}-{w}");
+        tasks.push(tokio::spawn(async move {
+            let mut cust = CustomerServiceClient::new(ch.clone());
+            let mut ev = EventServiceClient::new(ch);
+            let mut st = Stats::default();
+            let mut seq = 0u64;
+            let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
+            while !stop.load(Ordering::Relaxed) {
+                let mut pick = rng.random_range(0..total);
+                let mut rpc = mix[0].0;
+                for (r, wgt) in mix.iter() {
+                    if pick < *wgt {
+                        rpc = *r;
+                        break;
+                    }
+                    pick -= wgt;
+                }
+                // Build the request before starting the clock.
+                let t0;
+                let res: Result<(), Status> = match rpc {
+                    Rpc::Get => {
+                        let id = ids[rng.random_range(0..ids.len())].clone();
+                        let req = pb::GetCustomerRequest {
+                            lookup: Some(pb::get_customer_request::Lookup::Id(id)),
+                        };
+                        t0 = Instant::now();
+                        cust.get_customer(req).await.map(|_| ())
+                    }
+                    Rpc::Create => {
+                        let req = pb::CreateCustomerRequest {
+                            customer: Some(new_customer("lg")),
+                            request_id: if a.create_request_id {
+                                ulid::Ulid::new().to_string()
+                            } else {
+                                String::new()
+                            },
+                        };
+                        t0 = Instant::now();
+                        cust.create_customer(req).await.map(|_| ())
+                    }
+                    Rpc::List => {
+                        let req = pb::ListCustomersRequest {
+                            page_size: a.list_page_size,
+                            ..Default::default()
+                        };
+                        t0 = Instant::now();
+                        cust.list_customers(req).await.map(|_| ())
+                    }
+                    Rpc::Ingest => {
+                        let req = event_batch(a.ingest_batch, &run, &mut seq);
+                        t0 = Instant::now();
+                        ev.ingest_events(req).await.map(|_| ())
+                    }
+                };
+                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                if recording.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                    match res {
+                        Ok(()) => st.lat_us.entry(rpc).or_default().push(us),
+                        Err(e) => {
+                            *st.errors.entry(rpc).or_default() += 1;
+                            if st.first_errors.len() < 2 {
+                                st.first_errors.push(format!(
+                                    "{}: {:?} {}",
+                                    rpc.name(),
+                                    e.code(),
+                                    e.message()
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            st
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(a.warmup)).await;
+    let cpu0 = pid.and_then(proc_cpu_ticks);
+    recording.store(true, Ordering::Relaxed);
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(a.duration)).await;
+    stop.store(true, Ordering::Relaxed);
+    let secs = t.elapsed().as_secs_f64();
+    let cpu1 = pid.and_then(proc_cpu_ticks);
+    let mut stats = Stats::default();
+    for t in tasks {
+        stats.merge(t.await?);
+    }
+    let status = pid.and_then(proc_status);
+    Ok(PhaseResult {
+        rows: rows(&mut stats, secs),
+        rss_before_kb: rss_before,
+        rss_after_kb: status.map(|s| s.0),
+        hwm_kb: status.map(|s| s.1),
+        cpu_s: match (cpu0, cpu1) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / 100.0), // USER_HZ is 100 on Linux
+            _ => None,
+        },
+        first_errors: stats.first_errors,
+    })
+}
+
+fn mb(kb: Option<u64>) -> String {
+    kb.map(|k| format!("{:.1} MB", k as f64 / 1024.0))
+        .unwrap_or_else(|| "-".into())
+}
+
+async fn run(a: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if a.duration > 30 {
+        return Err("--duration is bounded to 30 s".into());
+    }
+    let mix = parse_mix(&a.mix)?;
+    let mut child = None;
+    let ceiling_addr = match a.ceiling.as_deref() {
+        Some("spawn") => {
+            let addr = "127.0.0.1:50061";
+            let c = tokio::process::Command::new(std::env::current_exe()?)
+                .args(["noop-server", "--addr", addr])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            child = Some(c);
+            Some(addr.to_owned())
+        }
+        Some(x) => Some(x.to_owned()),
+        None => None,
+    };
+    println!(
+        "patron-load run: target={} ceiling={} concurrency={} connections={} warmup={}s duration={}s mix={}",
+        a.target,
+        ceiling_addr.as_deref().unwrap_or("-"),
+        a.concurrency,
+        a.connections,
+        a.warmup,
+        a.duration,
+        a.mix
+    );
+    let target = phase("target", &a.target, &a, &mix, a.server_pid, false).await?;
+    let ceiling = match &ceiling_addr {
+        Some(addr) => {
+            // The no-op server serves CustomerService only; IngestEvents has no ceiling.
+            let cmix: Vec<_> = mix
+                .iter()
+                .copied()
+                .filter(|(r, _)| *r != Rpc::Ingest)
+                .collect();
+            if cmix.is_empty() {
+                None
+            } else {
+                let pid = child.as_ref().and_then(|c| c.id());
+                Some(phase("ceiling", addr, &a, &cmix, pid, true).await?)
+            }
+        }
+        None => None,
+    };
+    println!();
+    println!(
+        "{:<15} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7} | {:>10} {:>9} {:>9} {:>7}",
+        "rpc",
+        "count",
+        "rps",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "errors",
+        "noop rps",
+        "noop p50",
+        "noop p99",
+        "ratio"
+    );
+    for rpc in Rpc::ALL {
+        let Some(r) = target.rows.get(&rpc) else {
+            continue;
+        };
+        let c = ceiling.as_ref().and_then(|c| c.rows.get(&rpc));
+        let extra = if rpc == Rpc::Ingest {
+            format!("  ({:.0} events/s)", r.rps * a.ingest_batch as f64)
+        } else {
+            String::new()
+        };
+        println!(
+            "{:<15} {:>9} {:>10.1} {:>9.3} {:>9.3} {:>9.3} {:>7} | {:>10} {:>9} {:>9} {:>7}{}",
+            rpc.name(),
+            r.count,
+            r.rps,
+            r.p50,
+            r.p99,
+            r.p999,
+            r.errors,
+            c.map(|c| format!("{:.1}", c.rps)).unwrap_or("-".into()),
+            c.map(|c| format!("{:.3}", c.p50)).unwrap_or("-".into()),
+            c.map(|c| format!("{:.3}", c.p99)).unwrap_or("-".into()),
+            c.map(|c| format!("{:.1}%", 100.0 * r.rps / c.rps))
+                .unwrap_or("-".into()),
+            extra
+        );
+    }
+    let total_rps: f64 = target.rows.values().map(|r| r.rps).sum();
+    println!("total target rps: {total_rps:.1}");
+    if let Some(c) = &ceiling {
+        let crps: f64 = c.rows.values().map(|r| r.rps).sum();
+        println!("total no-op rps:  {crps:.1}  (same mix without ingest)");
+        println!("no-op server: VmHWM {} ; cpu {:?} s", mb(c.hwm_kb), c.cpu_s);
+    }
+    if a.server_pid.is_some() {
+        println!(
+            "target server: VmRSS before {} ; VmRSS after {} ; VmHWM (peak) {} ; cpu during measurement {:?} s of {} s wall",
+            mb(target.rss_before_kb),
+            mb(target.rss_after_kb),
+            mb(target.hwm_kb),
+            target.cpu_s,
+            a.duration
+        );
+    }
+    for e in target
+        .first_errors
+        .iter()
+        .chain(ceiling.iter().flat_map(|c| c.first_errors.iter()))
+    {
+        println!("error sample: {e}");
+    }
+    drop(child);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- start-up
+
+async fn startup(
+    bin: &str,
+    url: &str,
+    repeat: usize,
+    grpc: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use tonic_health::pb::health_client::HealthClient;
+    let mut times = Vec::new();
+    for i in 0..repeat {
+        let t0 = Instant::now();
+        let mut child = tokio::process::Command::new(bin)
+            .args(["serve", "--grpc-addr", grpc, "--http-addr", "127.0.0.1:0"])
+            .env("DATABASE_URL", url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id();
+        let serving = loop {
+            if t0.elapsed() > Duration::from_secs(10) {
+                break None;
+            }
+            if let Ok(ch) = Endpoint::from_shared(format!("http://{grpc}"))?
+                .connect()
+                .await
+            {
+                let mut h = HealthClient::new(ch);
+                if let Ok(r) = h
+                    .check(tonic_health::pb::HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    && r.into_inner().status == 1
+                {
+                    break Some(t0.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        let Some(t) = serving else {
+            return Err("server did not report SERVING within 10 s".into());
+        };
+        times.push(t);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let st = pid.and_then(proc_status);
+        println!(
+            "run {i}: start to SERVING {:.1} ms; idle VmRSS {} (VmHWM {}) 2 s after",
+            t.as_secs_f64() * 1000.0,
+            mb(st.map(|s| s.0)),
+            mb(st.map(|s| s.1))
+        );
+        child.kill().await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    times.sort();
+    println!(
+        "start to SERVING over {repeat} runs: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        times[0].as_secs_f64() * 1000.0,
+        times[times.len() / 2].as_secs_f64() * 1000.0,
+        times[times.len() - 1].as_secs_f64() * 1000.0
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().cmd {
+        Cmd::NoopServer { addr } => noop_server(addr).await,
+        Cmd::Seed {
+            grpc_addr,
+            customers,
+            concurrency,
+        } => seed_grpc(&grpc_addr, customers, concurrency).await,
+        Cmd::SeedSql {
+            database_url,
+            customers,
+            rows_per_insert,
+            namespace,
+        } => seed_sql(&database_url, customers, rows_per_insert, &namespace).await,
+        Cmd::Run(a) => run(a).await,
+        Cmd::Startup {
+            patron_bin,
+            database_url,
+            repeat,
+            grpc_addr,
+        } => startup(&patron_bin, &database_url, repeat, &grpc_addr).await,
+    }
+}
