@@ -6,11 +6,11 @@ use super::convert::timestamp;
 use super::pb;
 use super::pb::app_service_server::AppService;
 use super::{deadline, namespace};
-use crate::domain::Error;
 use crate::domain::app::{App, AppStatus, StripeApiKey};
 use crate::domain::error::Violations;
 use crate::domain::page;
 use crate::domain::values::{Description, Metadata, Name, ResourceId};
+use crate::domain::{Error, FieldViolation};
 use crate::service::Apps;
 use crate::service::apps::{AppPatch, InstallApp};
 
@@ -188,9 +188,9 @@ impl AppService for AppApi {
 }
 
 /// Parses an optional app id (empty: the default app).
-pub fn optional_app_id(field: &str, raw: &str) -> Result<Option<String>, Error> {
+pub fn optional_app_id(field: &str, raw: &str) -> Result<Option<String>, FieldViolation> {
     if raw.is_empty() {
         return Ok(None);
     }
-    app_id(field, raw).map(Some)
+    ResourceId::parse(field, raw).map(|id| Some(id.into_string()))
 }

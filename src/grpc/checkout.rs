@@ -356,13 +356,7 @@ impl StripeCheckoutService for CheckoutApi {
         let (ns, deadline) = (namespace(&request), deadline(&request));
         let r = request.into_inner();
         let mut v = Violations::new();
-        let app_id = match optional_app_id("app_id", &r.app_id) {
-            Ok(id) => id,
-            Err(_) => {
-                v.add("app_id", "is not an app id (a ULID)");
-                None
-            }
-        };
+        let app_id = v.check(optional_app_id("app_id", &r.app_id)).flatten();
         let customer = checkout_customer(&mut v, r.customer.as_ref());
         let stripe_customer_id = if r.stripe_customer_id.is_empty() {
             None

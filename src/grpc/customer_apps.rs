@@ -11,7 +11,6 @@ use super::pb::{
 };
 use super::{deadline, namespace};
 use crate::domain::Error;
-use crate::domain::FieldViolation;
 use crate::domain::customer::CustomerLookup;
 use crate::domain::error::Violations;
 use crate::service::CustomerApps;
@@ -109,14 +108,7 @@ impl CustomerAppService for CustomerAppApi {
         }
         let mut inputs = Vec::with_capacity(r.data.len());
         for (i, entry) in r.data.iter().enumerate() {
-            let app_id = v.check(
-                optional_app_id(&format!("data[{i}].app_id"), &entry.app_id).map_err(|e| match e {
-                    Error::InvalidArgument(mut violations) if !violations.is_empty() => {
-                        violations.remove(0)
-                    }
-                    other => FieldViolation::new(format!("data[{i}].app_id"), other.to_string()),
-                }),
-            );
+            let app_id = v.check(optional_app_id(&format!("data[{i}].app_id"), &entry.app_id));
             let Some(customer_app_data::Data::Stripe(stripe)) = &entry.data else {
                 v.add(format!("data[{i}].stripe"), "is required");
                 continue;
@@ -170,7 +162,8 @@ impl CustomerAppService for CustomerAppApi {
             }
             None => customer_lookup(None, None),
         }?;
-        let app_id = optional_app_id("app_id", &r.app_id)?
+        let app_id = optional_app_id("app_id", &r.app_id)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?
             .ok_or_else(|| Error::invalid("app_id", "is required"))?;
         let deleted = self.customer_apps.delete(&ns, &lookup, &app_id).await?;
         Ok(Response::new(entry_to_pb(deleted)))

@@ -126,7 +126,7 @@ impl Checkout {
             .map(|rid| Idempotent::new("CreateStripeCheckoutSession", rid, &input));
         if let Some(idem) = &idempotent
             && let Some(original) = idem
-                .replay::<CheckoutSession>(&self.apps.store().clone(), ns)
+                .replay::<CheckoutSession>(self.apps.store(), ns)
                 .await?
         {
             return self.with_client_secret(ns, original).await;
