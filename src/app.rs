@@ -91,6 +91,7 @@ pub struct Application {
 pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Store, StartError> {
     let pool = PoolSettings {
         max_connections: settings.db_max_connections,
+        customer_cache_entries: settings.customer_cache_entries,
         ..PoolSettings::default()
     };
     let store = Store::connect(&settings.database_url, &pool)

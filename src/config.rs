@@ -38,6 +38,9 @@ pub struct SettingsInput {
     /// Most database connections (PostgreSQL) or SQLite readers.
     #[arg(long, env = "PATRON_DB_MAX_CONNECTIONS", global = true)]
     pub db_max_connections: Option<u32>,
+    /// Customers kept in memory by id on SQLite, where this process is the only writer (0: off).
+    #[arg(long, env = "PATRON_CUSTOMER_CACHE_ENTRIES", global = true)]
+    pub customer_cache_entries: Option<usize>,
     /// Seconds in-flight calls get to finish at shutdown.
     #[arg(long, env = "PATRON_SHUTDOWN_TIMEOUT_SECS", global = true)]
     pub shutdown_timeout_secs: Option<u64>,
@@ -214,6 +217,8 @@ pub struct Settings {
     pub migrate_at_start: bool,
     /// Most database connections.
     pub db_max_connections: u32,
+    /// Customers cached by id (SQLite only; 0 turns the cache off).
+    pub customer_cache_entries: usize,
     /// Grace period for in-flight calls at shutdown.
     pub shutdown_timeout: Duration,
     /// Log format, if chosen.
@@ -312,6 +317,10 @@ impl Settings {
                 .db_max_connections
                 .or(file.db_max_connections)
                 .unwrap_or(16),
+            customer_cache_entries: input
+                .customer_cache_entries
+                .or(file.customer_cache_entries)
+                .unwrap_or(10_000),
             shutdown_timeout: Duration::from_secs(
                 input
                     .shutdown_timeout_secs
@@ -456,6 +465,7 @@ impl Settings {
             database_url: database_url.into(),
             migrate_at_start: true,
             db_max_connections: 8,
+            customer_cache_entries: 10_000,
             shutdown_timeout: Duration::from_secs(5),
             log_format: None,
             stripe_api_base: DEFAULT_STRIPE_API_BASE.to_owned(),

@@ -4,6 +4,7 @@
 //! of spinning on the database lock) beside a pool of readers. PostgreSQL uses one pool.
 
 mod apps;
+mod cache;
 mod checkout_sessions;
 mod customer_apps;
 mod customers;
@@ -13,10 +14,12 @@ mod idempotency;
 mod subjects;
 mod webhook_events;
 
+use std::fs::{File, TryLockError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -24,6 +27,9 @@ use sea_orm::{
 
 use crate::domain::Error;
 
+use cache::{CustomerCache, Marks};
+
+pub use customers::CreateRecord;
 pub use idempotency::IdempotencyRecord;
 
 /// A storage failure, as the service layer needs to tell them apart.
@@ -100,6 +106,9 @@ pub struct PoolSettings {
     pub max_connections: u32,
     /// How long a call waits for a connection.
     pub acquire_timeout: Duration,
+    /// Customers kept in memory by id (SQLite only, where this process is the only writer;
+    /// 0 turns the cache off).
+    pub customer_cache_entries: usize,
 }
 
 impl Default for PoolSettings {
@@ -107,6 +116,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            customer_cache_entries: 10_000,
         }
     }
 }
@@ -117,11 +127,55 @@ pub struct Store {
     writer: DatabaseConnection,
     reader: DatabaseConnection,
     backend: Backend,
+    /// Customers by id; only where this process is the database's only writer.
+    customer_cache: Option<Arc<CustomerCache>>,
+    /// The SQLite file's lock: held for as long as any clone of the store lives.
+    _file_lock: Option<Arc<File>>,
 }
 
 /// An open write transaction; dropped without `commit` it rolls back.
 pub struct Tx {
     inner: DatabaseTransaction,
+    /// Cached customers this transaction writes, kept out of the cache until it ends.
+    marks: Marks,
+}
+
+/// Takes the lock that makes this process the only one serving the SQLite file at `url` (so the
+/// in-process customer cache cannot go stale behind its back).
+fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
+    let options: SqliteConnectOptions = url
+        .parse()
+        .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?;
+    let path = options.get_filename();
+    if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+        return Ok(None);
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".patron-lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot open the lock file {}: {e}",
+                std::path::Path::new(&lock_path).display()
+            ))
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => Err(DbErr::Custom(format!(
+            "another patron process is serving the SQLite file {} (lock file {}); an embedded \
+             database has exactly one server",
+            path.display(),
+            std::path::Path::new(&lock_path).display()
+        ))),
+        Err(TryLockError::Error(e)) => Err(DbErr::Custom(format!(
+            "cannot lock {}: {e}",
+            std::path::Path::new(&lock_path).display()
+        ))),
+    }
 }
 
 fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
@@ -131,6 +185,10 @@ fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
         .min_connections(1)
         .acquire_timeout(settings.acquire_timeout)
         .connect_timeout(settings.acquire_timeout)
+        // A ping on every checkout costs a round trip (PostgreSQL) or a thread hop (SQLite) per
+        // query; only connections idle long enough to have been dropped by a server, proxy or
+        // firewall are checked.
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
@@ -146,6 +204,11 @@ impl Store {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let file_lock = if in_memory {
+                None
+            } else {
+                lock_sqlite_file(url)?
+            };
             let writer = Database::connect(options(url, 1, settings)).await?;
             // An in-memory database exists once per connection: it cannot have separate readers.
             let reader = if in_memory {
@@ -153,17 +216,24 @@ impl Store {
             } else {
                 Database::connect(options(url, settings.max_connections.max(1), settings)).await?
             };
+            let customer_cache = (settings.customer_cache_entries > 0)
+                .then(|| Arc::new(CustomerCache::new(settings.customer_cache_entries)));
             Ok(Self {
                 writer,
                 reader,
                 backend: Backend::Sqlite,
+                customer_cache,
+                _file_lock: file_lock.map(Arc::new),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Database::connect(options(url, settings.max_connections, settings)).await?;
+            // Replicas share a PostgreSQL database: no process can cache what another may write.
             Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
                 backend: Backend::Postgres,
+                customer_cache: None,
+                _file_lock: None,
             })
         } else {
             Err(DbErr::Custom(
@@ -200,7 +270,10 @@ impl Store {
             .begin_with_options(options)
             .await
             .map_err(StoreError::from_db)?;
-        Ok(Tx { inner })
+        Ok(Tx {
+            inner,
+            marks: Marks::new(self.customer_cache.clone()),
+        })
     }
 
     /// Connection counts per pool: (pool name, open connections, idle connections).
@@ -232,6 +305,10 @@ impl Store {
 impl Tx {
     /// Commits the transaction.
     pub async fn commit(self) -> StoreResult<()> {
-        self.inner.commit().await.map_err(StoreError::from_db)
+        let Self { inner, marks } = self;
+        let result = inner.commit().await.map_err(StoreError::from_db);
+        // Only now may readers cache what this transaction wrote.
+        drop(marks);
+        result
     }
 }

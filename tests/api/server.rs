@@ -228,3 +228,24 @@ async fn a_database_that_went_away_is_unavailable_on_postgres() {
         status.message()
     );
 }
+
+/// An embedded SQLite file has one server: a second process on it refuses to start (so the
+/// in-process customer cache can never serve what another process wrote).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_patron"))
+        .args(["migrate", "--database-url", &app.database_url])
+        .env("PATRON_LOG_FORMAT", "json")
+        .output()
+        .expect("run patron");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("another patron process is serving the SQLite file"),
+        "{stderr}"
+    );
+    // The running server is unaffected.
+    app.create(crate::helpers::customer("Still here", "still-here"))
+        .await;
+}
