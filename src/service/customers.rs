@@ -9,7 +9,7 @@ use crate::domain::page;
 use crate::domain::subject::created_by;
 use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_etag, new_id};
-use crate::storage::{Store, StoreError, Tx};
+use crate::storage::{CreateRecord, Store, StoreError, Tx};
 
 use super::idempotency::Idempotent;
 
@@ -91,14 +91,11 @@ impl Customers {
         fields
             .check_attribution(CUSTOMER)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        // A repeated request_id is found by the idempotency record's primary key refusing the
+        // insert (then the original is replayed), which saves a read on every first attempt.
         let idempotent = request_id
             .as_ref()
             .map(|rid| Idempotent::new("CreateCustomer", rid, &fields));
-        if let Some(idem) = &idempotent
-            && let Some(original) = idem.replay(&self.store, ns).await?
-        {
-            return Ok(original);
-        }
         let now = Timestamp::now();
         let customer = Customer {
             id: new_id(),
@@ -109,32 +106,23 @@ impl Customers {
             etag: new_etag(),
         };
         let record = match &idempotent {
-            Some(idem) => Some((idem, idem.record(&customer)?)),
+            Some(idem) => Some(CreateRecord {
+                method: idem.method,
+                request_id: idem.request_id.as_str(),
+                record: idem.record(&customer)?,
+            }),
             None => None,
         };
-        let result = async {
-            let tx = self.store.begin().await?;
-            let identifiers: Vec<&str> = customer
-                .fields
-                .identifiers()
-                .into_iter()
-                .map(Identifier::as_str)
-                .collect();
-            reject_held(&tx, ns, &identifiers, None).await?;
-            tx.insert_customer(ns, &customer).await?;
-            provision_subjects(&tx, ns, &customer.fields, now).await?;
-            if let Some((idem, record)) = record {
-                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record)
-                    .await?;
-            }
-            tx.commit().await
-        }
-        .await;
+        // The live-identifier unique index decides conflicts, atomically with the insert.
+        let result = self
+            .store
+            .create_customer(ns, &customer, &created_by("customer"), record)
+            .await;
         match result {
             Ok(()) => Ok(customer),
             Err(StoreError::UniqueViolation(_)) => {
-                // A concurrent call got there first: the same request (replay it) or another
-                // customer holding one of the identifiers.
+                // This request_id was seen before (replay the original, or REQUEST_ID_REUSED),
+                // or another customer holds one of the identifiers.
                 if let Some(idem) = &idempotent
                     && let Some(original) = idem.replay(&self.store, ns).await?
                 {

@@ -4,11 +4,13 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
 };
 
+use super::cache::Lookup;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
-use super::{Store, StoreError, StoreResult, Tx};
+use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::customer::{Address, Customer, CustomerFields, CustomerQuery, OrderField};
 use crate::domain::page::SortValue;
 use crate::domain::values::{
@@ -65,34 +67,39 @@ fn text<T: AsRef<str>>(value: &Option<T>) -> Option<String> {
     value.as_ref().map(|v| v.as_ref().to_owned())
 }
 
-fn to_row(ns: &Namespace, c: &Customer) -> customer::ActiveModel {
+fn to_model(ns: &Namespace, c: &Customer) -> customer::Model {
     let f = &c.fields;
     let a = &f.billing_address;
     let keys: Vec<&str> = f.subject_keys.iter().map(Identifier::as_str).collect();
-    customer::ActiveModel {
-        id: Set(c.id.clone()),
-        namespace: Set(ns.as_str().to_owned()),
-        key: Set(text(&f.key)),
-        name: Set(f.name.as_str().to_owned()),
-        name_lower: Set(f.name.as_str().to_lowercase()),
-        description: Set(text(&f.description)),
-        metadata: Set(serde_json::to_string(f.metadata.entries()).unwrap_or_default()),
-        subject_keys: Set(serde_json::to_string(&keys).unwrap_or_default()),
-        primary_email: Set(text(&f.primary_email)),
-        primary_email_lower: Set(f.primary_email.as_ref().map(Email::lowercase)),
-        currency: Set(text(&f.currency)),
-        billing_country: Set(text(&a.country)),
-        billing_postal_code: Set(text(&a.postal_code)),
-        billing_state: Set(text(&a.state)),
-        billing_city: Set(text(&a.city)),
-        billing_line1: Set(text(&a.line1)),
-        billing_line2: Set(text(&a.line2)),
-        billing_phone_number: Set(text(&a.phone_number)),
-        created_at: Set(c.created_at.micros()),
-        updated_at: Set(c.updated_at.micros()),
-        deleted_at: Set(c.deleted_at.map(Timestamp::micros)),
-        etag: Set(c.etag.clone()),
+    customer::Model {
+        id: c.id.clone(),
+        namespace: ns.as_str().to_owned(),
+        key: text(&f.key),
+        name: f.name.as_str().to_owned(),
+        name_lower: f.name.as_str().to_lowercase(),
+        description: text(&f.description),
+        metadata: serde_json::to_string(f.metadata.entries()).unwrap_or_default(),
+        subject_keys: serde_json::to_string(&keys).unwrap_or_default(),
+        primary_email: text(&f.primary_email),
+        primary_email_lower: f.primary_email.as_ref().map(Email::lowercase),
+        currency: text(&f.currency),
+        billing_country: text(&a.country),
+        billing_postal_code: text(&a.postal_code),
+        billing_state: text(&a.state),
+        billing_city: text(&a.city),
+        billing_line1: text(&a.line1),
+        billing_line2: text(&a.line2),
+        billing_phone_number: text(&a.phone_number),
+        created_at: c.created_at.micros(),
+        updated_at: c.updated_at.micros(),
+        deleted_at: c.deleted_at.map(Timestamp::micros),
+        etag: c.etag.clone(),
     }
+}
+
+/// Every column set (an UPDATE writes them all).
+fn to_row(ns: &Namespace, c: &Customer) -> customer::ActiveModel {
+    to_model(ns, c).into_active_model().reset_all()
 }
 
 async fn by_id(
@@ -151,7 +158,18 @@ async fn holders(
 impl Store {
     /// The customer with this id, live or deleted.
     pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        by_id(&self.reader, ns, id).await
+        let Some(cache) = &self.customer_cache else {
+            return by_id(&self.reader, ns, id).await;
+        };
+        let ticket = match cache.get(ns.as_str(), id) {
+            Lookup::Hit(customer) => return Ok(Some(Customer::clone(&customer))),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let found = by_id(&self.reader, ns, id).await?;
+        if let Some(customer) = &found {
+            cache.fill(ticket, ns.as_str(), customer);
+        }
+        Ok(found)
     }
 
     /// The live customer with this key.
@@ -283,6 +301,159 @@ pub(super) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
+/// What a create writes besides the customer: the remembered response of its request_id.
+pub struct CreateRecord<'a> {
+    /// API method, e.g. `CreateCustomer`.
+    pub method: &'a str,
+    /// The caller's request id.
+    pub request_id: &'a str,
+    /// Hash and response.
+    pub record: IdempotencyRecord,
+}
+
+impl Store {
+    /// Stores a new customer atomically: its row, its subject keys, its claims on its identifiers,
+    /// a Subject for every subject key that has none yet (with `subject_metadata`) and, if given,
+    /// the idempotency record. `UniqueViolation` if an identifier is held by another live customer
+    /// or the request_id was recorded concurrently; nothing is stored then.
+    ///
+    /// On PostgreSQL this is one statement (data-modifying CTEs) in its own implicit transaction:
+    /// one round trip, like a single-row INSERT.
+    pub async fn create_customer(
+        &self,
+        ns: &Namespace,
+        customer: &Customer,
+        subject_metadata: &serde_json::Map<String, serde_json::Value>,
+        record: Option<CreateRecord<'_>>,
+    ) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            let statement = create_statement(ns, customer, subject_metadata, record);
+            self.writer
+                .execute_raw(statement)
+                .await
+                .map_err(StoreError::from_db)?;
+            return Ok(());
+        }
+        let tx = self.begin().await?;
+        tx.insert_customer(ns, customer).await?;
+        let keys: Vec<&str> = customer
+            .fields
+            .subject_keys
+            .iter()
+            .map(Identifier::as_str)
+            .collect();
+        tx.ensure_subjects(ns, &keys, subject_metadata, customer.created_at)
+            .await?;
+        if let Some(r) = record {
+            tx.put_idempotency_record(ns, r.method, r.request_id, r.record)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// The PostgreSQL statement of `Store::create_customer`. Lists travel as arrays, so the text
+/// depends only on which parts are present and stays in the prepared-statement cache.
+fn create_statement(
+    ns: &Namespace,
+    customer: &Customer,
+    subject_metadata: &serde_json::Map<String, serde_json::Value>,
+    record: Option<CreateRecord<'_>>,
+) -> Statement {
+    let mut values: Vec<Value> = Vec::with_capacity(32);
+    let mut p = |value: Value| {
+        values.push(value);
+        format!("${}", values.len())
+    };
+    let row = to_model(ns, customer);
+    let (id, namespace, created_at) = (
+        p(row.id.into()),
+        p(row.namespace.into()),
+        p(row.created_at.into()),
+    );
+    let customer_values = [
+        id.clone(),
+        namespace.clone(),
+        p(row.key.into()),
+        p(row.name.into()),
+        p(row.name_lower.into()),
+        p(row.description.into()),
+        p(row.metadata.into()),
+        p(row.subject_keys.into()),
+        p(row.primary_email.into()),
+        p(row.primary_email_lower.into()),
+        p(row.currency.into()),
+        p(row.billing_country.into()),
+        p(row.billing_postal_code.into()),
+        p(row.billing_state.into()),
+        p(row.billing_city.into()),
+        p(row.billing_line1.into()),
+        p(row.billing_line2.into()),
+        p(row.billing_phone_number.into()),
+        created_at.clone(),
+        p(row.updated_at.into()),
+        p(row.etag.into()),
+    ];
+    let mut sql = format!(
+        "WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, \
+         metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, \
+         billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, \
+         billing_phone_number, created_at, updated_at, etag) VALUES ({}))",
+        customer_values.join(", ")
+    );
+    let identifiers: Vec<String> = customer
+        .fields
+        .identifiers()
+        .into_iter()
+        .map(|i| i.as_str().to_owned())
+        .collect();
+    if !identifiers.is_empty() {
+        let ids: Vec<String> = identifiers.iter().map(|_| new_id()).collect();
+        let (ids, identifiers) = (p(ids.into()), p(identifiers.into()));
+        sql.push_str(&format!(
+            ", a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
+             valid_from) SELECT t.id, {namespace}, t.identifier, {id}, {created_at} \
+             FROM unnest({ids}::text[], {identifiers}::text[]) AS t(id, identifier))"
+        ));
+    }
+    let keys: Vec<String> = customer
+        .fields
+        .subject_keys
+        .iter()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    if !keys.is_empty() {
+        let subject_ids: Vec<String> = keys.iter().map(|_| new_id()).collect();
+        let metadata = serde_json::Value::Object(subject_metadata.clone()).to_string();
+        let (keys, subject_ids, metadata) =
+            (p(keys.into()), p(subject_ids.into()), p(metadata.into()));
+        sql.push_str(&format!(
+            ", k AS (INSERT INTO customer_subject_keys (customer_id, namespace, subject_key) \
+             SELECT {id}, {namespace}, t.key FROM unnest({keys}::text[]) AS t(key)), \
+             s AS (INSERT INTO subjects (id, namespace, key, metadata, created_at, updated_at) \
+             SELECT t.id, {namespace}, t.key, {metadata}, {created_at}, {created_at} \
+             FROM unnest({subject_ids}::text[], {keys}::text[]) AS t(id, key) \
+             ON CONFLICT DO NOTHING)"
+        ));
+    }
+    if let Some(r) = record {
+        let (method, request_id, hash, response, at) = (
+            p(r.method.into()),
+            p(r.request_id.into()),
+            p(r.record.request_hash.into()),
+            p(r.record.response.into()),
+            p(Timestamp::now().micros().into()),
+        );
+        sql.push_str(&format!(
+            ", r AS (INSERT INTO idempotency_records (namespace, method, request_id, \
+             request_hash, response, created_at) VALUES ({namespace}, {method}, {request_id}, \
+             {hash}, {response}, {at}))"
+        ));
+    }
+    sql.push_str(" SELECT 1");
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
 impl Tx {
     /// The customer with this id, live or deleted, read inside the transaction.
     pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
@@ -342,6 +513,7 @@ impl Tx {
         released: &[&str],
         claimed: &[&str],
     ) -> StoreResult<bool> {
+        self.marks.mark(ns.as_str(), &customer.id);
         let result = customer::Entity::update_many()
             .set(to_row(ns, customer))
             .filter(customer::Column::Namespace.eq(ns.as_str()))
@@ -451,6 +623,7 @@ impl Tx {
         let Some(deleted_at) = customer.deleted_at else {
             return Ok(false);
         };
+        self.marks.mark(ns.as_str(), &customer.id);
         let result = customer::Entity::update_many()
             .col_expr(customer::Column::DeletedAt, Expr::val(deleted_at.micros()))
             .col_expr(
