@@ -44,13 +44,12 @@ impl Events {
             return Ok(IngestResult::default());
         }
         let now = Timestamp::now();
-        let tx = self.store.begin().await?;
-        let accepted = tx.insert_events(ns, &unique, now).await?;
-        let keys: Vec<&str> = unique.iter().map(|e| e.subject.as_str()).collect();
-        let created_subject_keys = tx
-            .ensure_subjects(ns, &keys, &created_by("ingest"), now)
+        let stored = self
+            .store
+            .ingest_events(ns, &unique, &created_by("ingest"), now)
             .await?;
-        tx.commit().await?;
+        let accepted = stored.accepted;
+        let created_subject_keys = stored.created_subject_keys;
         Ok(IngestResult {
             accepted,
             duplicates: total - accepted,

@@ -1,15 +1,15 @@
 //! Usage events: batched inserts deduplicated by (namespace, source, event_id), and reads that
 //! attribute each event to the customer that held its subject at the event's time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Query};
-use sea_orm::{ConnectionTrait, QueryResult};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use super::entities::{attribution_identifier as ident, event};
-use super::{Store, StoreError, StoreResult, Tx};
+use super::{Backend, Store, StoreError, StoreResult, Tx};
 use crate::domain::event::{
     AttributeValue, EventData, EventOwner, EventQuery, StoredEvent, UsageEvent,
 };
@@ -119,6 +119,137 @@ impl Tx {
         }
         Ok(inserted)
     }
+}
+
+/// What an ingest stored.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// Events stored (the rest were already stored).
+    pub accepted: u64,
+    /// Subject keys that got a new Subject, sorted.
+    pub created_subject_keys: Vec<String>,
+}
+
+impl Store {
+    /// Stores `events` (unique by (source, id) among themselves) atomically: those already stored
+    /// are skipped, and every subject key without a live Subject gets one with `subject_metadata`.
+    ///
+    /// On PostgreSQL the whole batch is one statement (columns bound as arrays and unnested), in
+    /// its own implicit transaction: one round trip per batch.
+    pub async fn ingest_events(
+        &self,
+        ns: &Namespace,
+        events: &[UsageEvent],
+        subject_metadata: &serde_json::Map<String, serde_json::Value>,
+        ingested_at: Timestamp,
+    ) -> StoreResult<Ingested> {
+        if self.backend == Backend::Postgres {
+            let statement = ingest_statement(ns, events, subject_metadata, ingested_at)?;
+            let row = self
+                .writer
+                .query_one_raw(statement)
+                .await
+                .map_err(StoreError::from_db)?
+                .ok_or_else(|| corrupt("ingest result", "no row"))?;
+            let accepted = row
+                .try_get::<i64>("", "accepted")
+                .map_err(StoreError::from_db)?;
+            let created_subject_keys = row
+                .try_get::<Vec<String>>("", "created")
+                .map_err(StoreError::from_db)?;
+            return Ok(Ingested {
+                accepted: u64::try_from(accepted).unwrap_or_default(),
+                created_subject_keys,
+            });
+        }
+        let tx = self.begin().await?;
+        let accepted = tx.insert_events(ns, events, ingested_at).await?;
+        let keys: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+        let created_subject_keys = tx
+            .ensure_subjects(ns, &keys, subject_metadata, ingested_at)
+            .await?;
+        tx.commit().await?;
+        Ok(Ingested {
+            accepted,
+            created_subject_keys,
+        })
+    }
+}
+
+/// The PostgreSQL statement of `Store::ingest_events`. Rows go in (source, id) order and subjects
+/// in key order, so concurrent batches take their index locks in one order (no deadlocks).
+fn ingest_statement(
+    ns: &Namespace,
+    events: &[UsageEvent],
+    subject_metadata: &serde_json::Map<String, serde_json::Value>,
+    ingested_at: Timestamp,
+) -> StoreResult<Statement> {
+    let mut order: Vec<&UsageEvent> = events.iter().collect();
+    order.sort_unstable_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
+    let n = order.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut sources = Vec::with_capacity(n);
+    let mut event_ids = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut times = Vec::with_capacity(n);
+    let mut attributes = Vec::with_capacity(n);
+    // Arrays of nullable text do not bind here: no data is an empty kind, NULL again in SQL.
+    let mut kinds: Vec<String> = Vec::with_capacity(n);
+    let mut texts: Vec<String> = Vec::with_capacity(n);
+    for e in order {
+        ids.push(new_id());
+        sources.push(e.source.clone());
+        event_ids.push(e.id.clone());
+        types.push(e.event_type.clone());
+        subjects.push(e.subject.as_str().to_owned());
+        times.push(e.time.micros());
+        attributes
+            .push(serde_json::to_string(&e.attributes).map_err(|err| corrupt("attributes", err))?);
+        let (kind, text) = data_columns(&e.data);
+        kinds.push(kind.unwrap_or_default().to_owned());
+        texts.push(text.unwrap_or_default());
+    }
+    let keys: BTreeSet<&str> = events.iter().map(|e| e.subject.as_str()).collect();
+    let subject_ids: Vec<String> = keys.iter().map(|_| new_id()).collect();
+    let keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
+    let metadata = serde_json::Value::Object(subject_metadata.clone()).to_string();
+    let values: Vec<Value> = vec![
+        ns.as_str().into(),
+        ingested_at.micros().into(),
+        ids.into(),
+        sources.into(),
+        event_ids.into(),
+        types.into(),
+        subjects.into(),
+        times.into(),
+        attributes.into(),
+        kinds.into(),
+        texts.into(),
+        metadata.into(),
+        subject_ids.into(),
+        keys.into(),
+    ];
+    let sql = "WITH e AS (INSERT INTO events (id, namespace, source, event_id, event_type, \
+        subject, event_time, attributes, data_kind, data_text, ingested_at) \
+        SELECT t.id, $1, t.source, t.event_id, t.event_type, t.subject, t.event_time, \
+        t.attributes, nullif(t.data_kind, ''), \
+        CASE WHEN t.data_kind = '' THEN NULL ELSE t.data_text END, $2 \
+        FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], \
+        $9::text[], $10::text[], $11::text[]) \
+        AS t(id, source, event_id, event_type, subject, event_time, attributes, data_kind, \
+        data_text) \
+        ON CONFLICT DO NOTHING RETURNING 1), \
+        s AS (INSERT INTO subjects (id, namespace, key, metadata, created_at, updated_at) \
+        SELECT t.id, $1, t.key, $12, $2, $2 FROM unnest($13::text[], $14::text[]) AS t(id, key) \
+        ON CONFLICT DO NOTHING RETURNING key) \
+        SELECT (SELECT count(*) FROM e) AS accepted, \
+        (SELECT coalesce(array_agg(key ORDER BY key), '{}') FROM s) AS created";
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
 }
 
 fn row_to_event(row: &QueryResult) -> StoreResult<StoredEvent> {

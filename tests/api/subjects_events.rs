@@ -1248,7 +1248,65 @@ async fn events_stay_with_the_customer_of_their_time(app: TestApp) {
     );
 }
 
+/// Every kind of data (and none, and empty text) reads back as it was ingested, in one batch.
+async fn event_data_of_every_kind_reads_back(app: TestApp) {
+    let with = |id: &str, content_type: Option<&str>, data: Option<Data>| {
+        let mut e = event(
+            id,
+            "kinds",
+            "data-kinds",
+            Some("2024-05-01T00:00:00Z"),
+            None,
+        );
+        if let Some(content_type) = content_type {
+            e.attributes
+                .insert("datacontenttype".into(), ce_string(content_type));
+        }
+        e.data = data;
+        e
+    };
+    let sent = vec![
+        with("1", None, None),
+        with("2", Some("text/plain"), Some(Data::TextData(String::new()))),
+        with(
+            "3",
+            Some("application/octet-stream"),
+            Some(Data::BinaryData(vec![0, 1, 2, 255, 0])),
+        ),
+        with(
+            "4",
+            Some("application/octet-stream"),
+            Some(Data::BinaryData(Vec::new())),
+        ),
+        with(
+            "5",
+            Some("application/protobuf"),
+            Some(Data::ProtoData(prost_types::Any {
+                type_url: "type.googleapis.com/google.protobuf.StringValue".into(),
+                value: vec![10, 2, b'h', b'i'],
+            })),
+        ),
+        with(
+            "6",
+            None,
+            Some(Data::TextData(r#"{"n":"\u0000 \"q\" é"}"#.into())),
+        ),
+    ];
+    assert_eq!(
+        ingest_ok(&app, sent.clone()).await,
+        (6, 0, vec!["data-kinds".to_owned()])
+    );
+    let mut listed: Vec<pb::CloudEvent> = list_events(&app, of_subject("data-kinds"))
+        .await
+        .into_iter()
+        .map(|e| e.event.expect("event"))
+        .collect();
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(listed, sent);
+}
+
 on_both_databases!(
+    event_data_of_every_kind_reads_back,
     upsert_creates_then_updates_present_fields_only,
     upsert_is_atomic_and_validates_every_item,
     get_list_and_delete_subjects,
