@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
 # Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
-#   tests/loadgen/bench.sh sqlite|postgres|pgbench|startup|list-sqlite|list-postgres
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres
 set -euo pipefail
 P=target/release/patron
 L=target/release/patron-load
@@ -51,6 +51,24 @@ case "$1" in
     for c in ${PGBENCH_CLIENTS:-8}; do
       (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/ins.sql" -c $c -j $c -T 20 pgbench_ins)
     done ;;
+  h2load-sqlite|h2load-postgres)
+    # An independent client: h2load (Debian nghttp2-client) sends the same framed
+    # GetCustomerRequest over and over, to patron and then to the no-op server.
+    if [ "$1" = h2load-sqlite ]; then
+      rm -f "$W/h2.db"*; url="sqlite://$W/h2.db?mode=rwc"
+    else
+      fresh_pg patron_h2; url="$PG/patron_h2"
+    fi
+    serve "$url" 50053
+    $L h2load-body --target 127.0.0.1:50053 --out "$W/get.bin"
+    H2="-n ${H2LOAD_REQUESTS:-300000} -c ${H2LOAD_CLIENTS:-4} -m ${H2LOAD_STREAMS:-8} -t 1 -d $W/get.bin \
+        -H content-type:application/grpc -H te:trailers"
+    h2load $H2 http://127.0.0.1:50053/patron.v1.CustomerService/GetCustomer | sed -n '/^finished/,/^traffic/p'
+    stop
+    $L noop-server --addr 127.0.0.1:50062 & NPID=$!
+    sleep 1
+    h2load $H2 http://127.0.0.1:50062/patron.v1.CustomerService/GetCustomer | sed -n '/^finished/,/^traffic/p'
+    kill $NPID; wait $NPID 2>/dev/null || true ;;
   list-sqlite|list-postgres)
     for n in 10000 1000000; do
       if [ "$1" = list-sqlite ]; then

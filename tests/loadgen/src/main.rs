@@ -61,6 +61,14 @@ enum Cmd {
     },
     /// Drives a target (and optionally the no-op ceiling) and prints a table per RPC.
     Run(RunArgs),
+    /// Writes a gRPC-framed GetCustomerRequest for an existing customer of the target (one is
+    /// created if there is none), the request body for `h2load -d`.
+    H2loadBody {
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Spawns `patron serve` and times start to health SERVING; then reads idle RSS.
     Startup {
         /// The patron binary.
@@ -485,6 +493,32 @@ fn event_batch(n: usize, run: &str, seq: &mut u64) -> pb::IngestEventsRequest {
     pb::IngestEventsRequest { events }
 }
 
+async fn h2load_body(
+    target: &str,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use prost::Message;
+    let ch = Endpoint::from_shared(format!("http://{target}"))?
+        .connect()
+        .await?;
+    let id = collect_ids(&ch, 1, false)
+        .await
+        .into_iter()
+        .next()
+        .ok_or("no customer to read")?;
+    let request = pb::GetCustomerRequest {
+        lookup: Some(pb::get_customer_request::Lookup::Id(id.clone())),
+    };
+    let message = request.encode_to_vec();
+    // gRPC message framing: uncompressed flag, big-endian length, message.
+    let mut body = vec![0u8];
+    body.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
+    body.extend_from_slice(&message);
+    std::fs::write(out, body)?;
+    eprintln!("GetCustomer {id} -> {}", out.display());
+    Ok(())
+}
+
 async fn collect_ids(ch: &Channel, want: usize, is_ceiling: bool) -> Vec<String> {
     if is_ceiling {
         return vec!["01JCEILING00000000000000000".into()];
@@ -877,6 +911,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             namespace,
         } => seed_sql(&database_url, customers, rows_per_insert, &namespace).await,
         Cmd::Run(a) => run(a).await,
+        Cmd::H2loadBody { target, out } => h2load_body(&target, &out).await,
         Cmd::Startup {
             patron_bin,
             database_url,
