@@ -7,6 +7,7 @@ use sea_orm_migration::sea_orm::DatabaseBackend;
 mod m20261121_000001_customers;
 mod m20261121_000002_stripe;
 mod m20261121_000003_subjects_events;
+mod m20261121_000004_event_keys;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_customers::Migration),
             Box::new(m20261121_000002_stripe::Migration),
             Box::new(m20261121_000003_subjects_events::Migration),
+            Box::new(m20261121_000004_event_keys::Migration),
         ]
     }
 }
