@@ -6,6 +6,12 @@ use clap::{Parser, Subcommand};
 use patron::app::{Application, open_store};
 use patron::config::{Settings, SettingsInput};
 
+/// mimalloc instead of glibc malloc: under load a gRPC call allocates and frees many small
+/// buffers across threads, where glibc's arenas spent a third of the server's CPU (see
+/// BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// patron: customers of a usage-billing platform, connected to Stripe, over gRPC.
 #[derive(Parser, Debug)]
 #[command(name = "patron", version)]
