@@ -29,7 +29,7 @@ drive() { # label url
   $L run --target 127.0.0.1:50051 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100
   $L run --target 127.0.0.1:50051 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100
   $L run --target 127.0.0.1:50051 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=80,create=10,list=10
-  $L run --target 127.0.0.1:50051 --server-pid $SPID --concurrency 4 --connections 4 --duration $D --warmup $WU --mix ingest=100 --ingest-batch 1000
+  $L run --target 127.0.0.1:50051 --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix ingest=100 --ingest-batch 1000
   set +x
   stop
 }
@@ -50,6 +50,19 @@ case "$1" in
     echo 'INSERT INTO bench(k) VALUES (md5(random()::text));' >"$W/ins.sql"
     for c in ${PGBENCH_CLIENTS:-8}; do
       (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/ins.sql" -c $c -j $c -T 20 pgbench_ins)
+    done
+    # The statement CreateCustomer sends (customer row + its key's claim), run by pgbench on a
+    # patron-migrated database: what the database itself can do with patron's schema.
+    fresh_pg pgbench_cc
+    serve "$PG/pgbench_cc" 50054; stop
+    cat >"$W/cc.sql" <<'SQL'
+\set r random(1, 1000000000)
+WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, created_at, updated_at, etag) VALUES ('C' || md5(random()::text), 'default', 'pgb-' || :r || '-' || md5(random()::text), 'Bench ' || :r, 'bench ' || :r, NULL, '{}', '[]', 'b' || :r || '@example.com', 'b' || :r || '@example.com', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (extract(epoch from clock_timestamp())*1000000)::bigint, (extract(epoch from clock_timestamp())*1000000)::bigint, md5(random()::text)) RETURNING id, key, created_at),
+a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, valid_from) SELECT 'A' || md5(random()::text), 'default', c.key, c.id, c.created_at FROM c)
+SELECT 1;
+SQL
+    for c in ${PGBENCH_CLIENTS:-8}; do
+      (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/cc.sql" -c $c -j $c -T 20 pgbench_cc)
     done ;;
   h2load-sqlite|h2load-postgres)
     # An independent client: h2load (Debian nghttp2-client) sends the same framed
