@@ -184,17 +184,6 @@ impl std::fmt::Debug for SecretKeySource {
 /// Default Stripe API base URL.
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 
-/// The SQLite database file of a `sqlite:` URL, if it names a file.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
-        return None;
-    }
-    Some(PathBuf::from(path))
-}
-
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -358,7 +347,7 @@ impl Settings {
             (Some(key), _) => SecretKeySource::Inline(key),
             (None, Some(path)) => SecretKeySource::File(path),
             (None, None) if settings.database_url.starts_with("sqlite:") => {
-                match sqlite_file(&settings.database_url) {
+                match crate::storage::sqlite_file(&settings.database_url) {
                     Some(db) => {
                         let mut name = db.clone().into_os_string();
                         name.push(".secret-key");

@@ -15,6 +15,7 @@ mod subjects;
 mod webhook_events;
 
 use std::fs::{File, TryLockError};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,18 +141,26 @@ pub struct Tx {
     marks: Marks,
 }
 
+/// The file of a `sqlite:` URL as sqlx opens it; `None` for an in-memory database or a URL that
+/// is not SQLite.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if !url.starts_with("sqlite:") || url.contains(":memory:") || url.contains("mode=memory") {
+        return None;
+    }
+    let options: SqliteConnectOptions = url.parse().ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty()).then(|| path.to_path_buf())
+}
+
 /// Takes the lock that makes this process the only one serving the SQLite file at `url` (so the
 /// in-process customer cache cannot go stale behind its back).
 fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
-    let options: SqliteConnectOptions = url
-        .parse()
-        .map_err(|e| DbErr::Custom(format!("invalid SQLite URL: {e}")))?;
-    let path = options.get_filename();
-    if path.as_os_str().is_empty() || path.to_string_lossy().contains(":memory:") {
+    let Some(path) = sqlite_file(url) else {
         return Ok(None);
-    }
-    let mut lock_path = path.as_os_str().to_owned();
+    };
+    let mut lock_path = path.clone().into_os_string();
     lock_path.push(".patron-lock");
+    let lock_path = PathBuf::from(lock_path);
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -160,7 +169,7 @@ fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
         .map_err(|e| {
             DbErr::Custom(format!(
                 "cannot open the lock file {}: {e}",
-                std::path::Path::new(&lock_path).display()
+                lock_path.display()
             ))
         })?;
     match file.try_lock() {
@@ -169,11 +178,11 @@ fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
             "another patron process is serving the SQLite file {} (lock file {}); an embedded \
              database has exactly one server",
             path.display(),
-            std::path::Path::new(&lock_path).display()
+            lock_path.display()
         ))),
         Err(TryLockError::Error(e)) => Err(DbErr::Custom(format!(
             "cannot lock {}: {e}",
-            std::path::Path::new(&lock_path).display()
+            lock_path.display()
         ))),
     }
 }
@@ -204,11 +213,7 @@ impl Store {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-            let file_lock = if in_memory {
-                None
-            } else {
-                lock_sqlite_file(url)?
-            };
+            let file_lock = lock_sqlite_file(url)?;
             let writer = Database::connect(options(url, 1, settings)).await?;
             // An in-memory database exists once per connection: it cannot have separate readers.
             let reader = if in_memory {
