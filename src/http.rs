@@ -4,13 +4,14 @@ use std::future::Future;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::service::Webhooks;
-use crate::service::webhooks::{MAX_BODY, WebhookOutcome};
+use crate::service::webhooks::{MAX_BODY, MAX_HEADER_BYTES, WebhookOutcome};
 use crate::storage::Store;
 
 #[derive(Clone)]
@@ -47,25 +48,42 @@ async fn metrics(
 
 async fn stripe_webhook(
     State(state): State<HttpState>,
-    Path(app_id): Path<String>,
+    app_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
-    let signature = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok());
-    match state.webhooks.handle(&app_id, signature, &body).await {
+    let mut signatures = headers.get_all("stripe-signature").iter();
+    let outcome = match (signatures.next(), signatures.next()) {
+        // Several headers, or one over the bound: refused before any database read.
+        (_, Some(_)) => WebhookOutcome::InvalidSignature,
+        (Some(signature), None) if signature.len() > MAX_HEADER_BYTES => {
+            WebhookOutcome::InvalidSignature
+        }
+        (signature, None) => {
+            // An app id that is not even text is answered like an unknown app.
+            let app_id = app_id.map(|Path(id)| id).unwrap_or_default();
+            state
+                .webhooks
+                .handle(&app_id, signature.map(HeaderValue::as_bytes), &body)
+                .await
+        }
+    };
+    webhook_response(outcome)
+}
+
+fn webhook_response(outcome: WebhookOutcome) -> (StatusCode, String) {
+    match outcome {
         WebhookOutcome::Accepted(what) => (
             StatusCode::OK,
             format!("{{\"received\":true,\"result\":\"{what}\"}}"),
         ),
+        WebhookOutcome::InvalidSignature => (
+            StatusCode::BAD_REQUEST,
+            "{\"error\":\"invalid signature\"}".to_owned(),
+        ),
         WebhookOutcome::Rejected(why) => {
             (StatusCode::BAD_REQUEST, format!("{{\"error\":\"{why}\"}}"))
         }
-        WebhookOutcome::UnknownApp => (
-            StatusCode::NOT_FOUND,
-            "{\"error\":\"no such app\"}".to_owned(),
-        ),
         WebhookOutcome::Failed => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "{\"error\":\"not processed; retry\"}".to_owned(),

@@ -1,6 +1,7 @@
 //! Payments: the Stripe adapter behind a trait. The only module that names Stripe's crates; the
 //! service layer sees the `Payments` trait and these plain types.
 
+pub mod signature;
 mod stripe;
 
 use std::collections::BTreeMap;

@@ -1,83 +1,52 @@
-//! Stripe webhooks: signature verification, at-most-once processing per event id, and the
-//! effects of the events patron subscribes to.
+//! Stripe webhooks: authentication of deliveries (the `Stripe-Signature` check lives in
+//! payments/), at-most-once processing per event id, and the effects of the events patron
+//! subscribes to.
+//!
+//! Until the signature is verified the caller is anonymous: an unknown, malformed or uninstalled
+//! app id, an app without a webhook secret, and a missing, malformed, stale or wrong signature all
+//! get the same answer (`InvalidSignature`) at about the same cost (one HMAC over the body; for an
+//! app without a secret, against a dummy secret).
 
-use hmac::{Hmac, Mac};
+use std::hint::black_box;
+
 use serde_json::Value;
-use sha2::Sha256;
 
 use super::apps::Apps;
 use crate::domain::Timestamp;
+use crate::domain::app::WebhookSecret;
 use crate::domain::checkout::SessionStatus;
+use crate::domain::values::ResourceId;
+use crate::payments::signature::{SignatureError, SignatureHeader};
 use crate::storage::StoreError;
+
+pub use crate::payments::signature::MAX_HEADER_BYTES;
 
 /// Largest accepted body.
 pub const MAX_BODY: usize = 512 * 1024;
-/// Largest accepted distance between the signature's timestamp and now.
-pub const TOLERANCE_SECS: i64 = 300;
+/// Longest Stripe id (event, customer, payment method, session) or event type patron reads from
+/// a verified event; Stripe's are far shorter.
+const MAX_STRIPE_ID: usize = 255;
+/// What a delivery for an app without a webhook secret is verified against, so that refusing it
+/// costs what refusing a bad signature costs. Its result is never used.
+const DUMMY_SECRET: &[u8] = b"whsec_patron_no_app_has_this_secret_0000000";
 
 /// What the HTTP layer answers.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
     /// 200: processed (or a replay, or ignored).
     Accepted(&'static str),
-    /// 400: bad signature, stale timestamp or unreadable event; nothing changed.
+    /// 400, always the same body: the delivery is not authenticated (unknown, malformed or
+    /// uninstalled app, no webhook secret, missing, malformed, stale or wrong signature); nothing
+    /// changed.
+    InvalidSignature,
+    /// 400: a verified delivery that is not a Stripe event patron can read; nothing changed.
     Rejected(&'static str),
-    /// 404: unknown or uninstalled app, or no endpoint registered for it.
-    UnknownApp,
     /// 500: could not be stored; Stripe retries.
     Failed,
 }
 
-/// Verifies `Stripe-Signature` (`t=...,v1=...[,v1=...]`) over `t.payload`, constant-time, with the
-/// timestamp within `TOLERANCE_SECS` of `now`.
-pub fn verify_signature(
-    header: &str,
-    payload: &[u8],
-    secret: &str,
-    now: i64,
-) -> Result<(), &'static str> {
-    let mut timestamp: Option<i64> = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = t.parse().ok(),
-            Some(("v1", sig)) => signatures.push(sig),
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or("no timestamp in Stripe-Signature")?;
-    if signatures.is_empty() {
-        return Err("no v1 signature in Stripe-Signature");
-    }
-    if (now - timestamp).abs() > TOLERANCE_SECS {
-        return Err("signature timestamp outside the 300 s tolerance");
-    }
-    for signature in signatures {
-        let Some(expected) = decode_hex(signature) else {
-            continue;
-        };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-            return Err("unusable secret");
-        };
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(payload);
-        if mac.verify_slice(&expected).is_ok() {
-            return Ok(());
-        }
-    }
-    Err("signature does not match")
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+/// Why a delivery's app cannot verify it (for logs only).
+type NoSecret = &'static str;
 
 /// Processes Stripe webhook deliveries.
 #[derive(Clone, Debug)]
@@ -89,65 +58,107 @@ fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(value, |v, key| v.get(key))?.as_str()
 }
 
+/// A Stripe id or event type at `path`: 1 to `MAX_STRIPE_ID` printable ASCII characters (what
+/// may be stored or searched for).
+fn stripe_id<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    text(value, path).filter(|s| {
+        !s.is_empty() && s.len() <= MAX_STRIPE_ID && s.bytes().all(|b| b.is_ascii_graphic())
+    })
+}
+
+/// A Stripe id at `path`, or at `path.id` when Stripe expanded the object.
+fn stripe_ref<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    stripe_id(value, path).or_else(|| {
+        let expanded = value.pointer(&format!("/{}", path.join("/")))?;
+        stripe_id(expanded, &["id"])
+    })
+}
+
+fn refused(why: &dyn std::fmt::Display) -> WebhookOutcome {
+    tracing::warn!(reason = %why, "webhook refused: invalid signature");
+    WebhookOutcome::InvalidSignature
+}
+
 impl Webhooks {
     /// Processing over the app use cases.
     pub fn new(apps: Apps) -> Self {
         Self { apps }
     }
 
-    /// Handles one delivery to `/webhooks/stripe/{app_id}`.
-    #[tracing::instrument(skip_all, fields(app_id = %app_id))]
+    /// Handles one delivery to `/webhooks/stripe/{app_id}`: `signature` is the raw
+    /// `Stripe-Signature` header, if any.
+    #[tracing::instrument(skip_all, fields(app_id = tracing::field::Empty))]
     pub async fn handle(
         &self,
         app_id: &str,
-        signature: Option<&str>,
+        signature: Option<&[u8]>,
         body: &[u8],
     ) -> WebhookOutcome {
-        let found = match self.apps.store().app_for_webhook(app_id).await {
-            Ok(found) => found,
+        let header = match signature
+            .ok_or(SignatureError::Missing)
+            .and_then(SignatureHeader::parse)
+        {
+            Ok(header) => header,
+            Err(why) => return refused(&why),
+        };
+        let now = Timestamp::now().micros() / 1_000_000;
+        let (app_id, secret) = match self.signing_secret(app_id).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(why)) => {
+                let _ = black_box(header.verify(body, black_box(DUMMY_SECRET), now));
+                return refused(&why);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "webhook: cannot read the app");
                 return WebhookOutcome::Failed;
             }
         };
-        let Some((_ns, app, secrets)) = found else {
-            return WebhookOutcome::UnknownApp;
-        };
-        if app.deleted_at.is_some() {
-            return WebhookOutcome::UnknownApp;
-        }
-        let secret = match self.apps.webhook_secret(&app, &secrets) {
-            Ok(Some(secret)) => secret,
-            Ok(None) => return WebhookOutcome::UnknownApp,
-            Err(e) => {
-                tracing::error!(error = %e, "webhook: cannot decrypt the signing secret");
-                return WebhookOutcome::Failed;
-            }
-        };
-        let Some(signature) = signature else {
-            return WebhookOutcome::Rejected("missing Stripe-Signature header");
-        };
-        let now = Timestamp::now().micros() / 1_000_000;
-        if let Err(why) = verify_signature(signature, body, secret.expose(), now) {
-            tracing::warn!(reason = why, "webhook rejected");
-            return WebhookOutcome::Rejected(why);
+        if let Err(why) = header.verify(body, secret.expose().as_bytes(), now) {
+            return refused(&why);
         }
         let Ok(event) = serde_json::from_slice::<Value>(body) else {
             return WebhookOutcome::Rejected("body is not JSON");
         };
-        let (Some(event_id), Some(event_type)) = (text(&event, &["id"]), text(&event, &["type"]))
+        let (Some(event_id), Some(event_type)) =
+            (stripe_id(&event, &["id"]), stripe_id(&event, &["type"]))
         else {
             return WebhookOutcome::Rejected("not a Stripe event (no id or type)");
         };
         let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
         match self
-            .process(app_id, event_id, event_type, created, &event)
+            .process(&app_id, event_id, event_type, created, &event)
             .await
         {
             Ok(outcome) => outcome,
             Err(e) => {
                 tracing::error!(error = %e, event_id, "webhook processing failed; Stripe will retry");
                 WebhookOutcome::Failed
+            }
+        }
+    }
+
+    /// The id and webhook secret of the live app `raw_id`, or why there is none.
+    async fn signing_secret(
+        &self,
+        raw_id: &str,
+    ) -> Result<Result<(String, WebhookSecret), NoSecret>, StoreError> {
+        let Ok(app_id) = ResourceId::parse("app_id", raw_id) else {
+            return Ok(Err("malformed app id"));
+        };
+        tracing::Span::current().record("app_id", app_id.as_ref());
+        let Some((_ns, app, secrets)) = self.apps.store().app_for_webhook(app_id.as_ref()).await?
+        else {
+            return Ok(Err("unknown app"));
+        };
+        if app.deleted_at.is_some() {
+            return Ok(Err("uninstalled app"));
+        }
+        match self.apps.webhook_secret(&app, &secrets) {
+            Ok(Some(secret)) => Ok(Ok((app.id, secret))),
+            Ok(None) => Ok(Err("app without a webhook secret")),
+            Err(e) => {
+                tracing::error!(error = %e, "webhook: cannot decrypt the signing secret");
+                Ok(Err("undecryptable webhook secret"))
             }
         }
     }
@@ -181,13 +192,23 @@ impl Webhooks {
         let ours = text(object, &["metadata", "patron_app_id"]) == Some(app_id);
         let outcome = match event_type {
             "setup_intent.succeeded" if ours => {
-                let customer_id = text(object, &["metadata", "patron_customer_id"]);
-                let payment_method = text(object, &["payment_method"])
-                    .or_else(|| text(object, &["payment_method", "id"]));
-                match (customer_id, payment_method) {
-                    (Some(customer_id), Some(pm)) => {
+                let customer_id = text(object, &["metadata", "patron_customer_id"])
+                    .and_then(|raw| ResourceId::parse("patron_customer_id", raw).ok());
+                // Only the Stripe customer patron maps the customer to may set its default.
+                let stripe_customer = stripe_ref(object, &["customer"]);
+                let payment_method = stripe_ref(object, &["payment_method"]);
+                match (customer_id, stripe_customer, payment_method) {
+                    (Some(customer_id), Some(stripe_customer), Some(pm)) => {
+                        let customer_id = customer_id.as_ref();
                         let changed = tx
-                            .set_default_payment_method(app_id, customer_id, pm, created, now)
+                            .set_default_payment_method(
+                                app_id,
+                                customer_id,
+                                stripe_customer,
+                                pm,
+                                created,
+                                now,
+                            )
                             .await?;
                         tracing::info!(
                             event_id,
@@ -198,11 +219,11 @@ impl Webhooks {
                         WebhookOutcome::Accepted(if changed {
                             "default payment method set"
                         } else {
-                            "older than the current default"
+                            "not applied: older than the current default, or not the customer's Stripe customer"
                         })
                     }
                     _ => WebhookOutcome::Accepted(
-                        "setup intent without patron customer or payment method",
+                        "setup intent without patron customer, Stripe customer or payment method",
                     ),
                 }
             }
@@ -212,7 +233,7 @@ impl Webhooks {
                 } else {
                     SessionStatus::Expired
                 };
-                match text(object, &["id"]) {
+                match stripe_id(object, &["id"]) {
                     Some(session_id) => {
                         let changed = tx
                             .set_checkout_session_status(app_id, session_id, status, now)
@@ -235,36 +256,79 @@ impl Webhooks {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
     use super::*;
 
-    fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(payload);
-        let sig: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!("t={t},v1={sig}")
+    #[test]
+    fn stripe_ids_are_short_printable_ascii() {
+        let v = json!({
+            "id": "evt_1",
+            "nul": "evt_\u{0}",
+            "space": "evt 1",
+            "empty": "",
+            "long": "x".repeat(MAX_STRIPE_ID + 1),
+            "max": "x".repeat(MAX_STRIPE_ID),
+            "unicode": "evt_é",
+            "number": 1,
+        });
+        assert_eq!(stripe_id(&v, &["id"]), Some("evt_1"));
+        assert!(stripe_id(&v, &["max"]).is_some());
+        for bad in [
+            "nul", "space", "empty", "long", "unicode", "number", "missing",
+        ] {
+            assert_eq!(stripe_id(&v, &[bad]), None, "{bad}");
+        }
     }
 
     #[test]
-    fn signatures_are_checked_with_a_300_second_tolerance() {
-        let body = br#"{"id":"evt_1"}"#;
-        let header = sign("whsec_x", 1_000, body);
-        assert_eq!(verify_signature(&header, body, "whsec_x", 1_000), Ok(()));
-        assert_eq!(verify_signature(&header, body, "whsec_x", 1_300), Ok(()));
-        assert!(verify_signature(&header, body, "whsec_x", 1_301).is_err());
-        assert!(verify_signature(&header, body, "whsec_y", 1_000).is_err());
-        assert!(verify_signature(&header, b"{}", "whsec_x", 1_000).is_err());
-        assert!(verify_signature("t=1000", body, "whsec_x", 1_000).is_err());
-        let two = format!("{},v1=deadbeef", header.replace("v1=", "v1=00,v1="));
-        assert_eq!(
-            verify_signature(&two, body, "whsec_x", 1_000),
-            Ok(()),
-            "any v1 may match"
-        );
+    fn references_may_be_expanded_objects() {
+        let v = json!({
+            "customer": {"id": "cus_1", "object": "customer"},
+            "payment_method": "pm_1",
+            "bad": {"id": "pm\n"},
+        });
+        assert_eq!(stripe_ref(&v, &["customer"]), Some("cus_1"));
+        assert_eq!(stripe_ref(&v, &["payment_method"]), Some("pm_1"));
+        assert_eq!(stripe_ref(&v, &["bad"]), None);
+        assert_eq!(stripe_ref(&v, &["missing"]), None);
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".*".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("id".to_owned()),
+                        Just("customer".to_owned()),
+                        ".{0,6}".prop_map(String::from)
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn reading_ids_from_arbitrary_json_never_panics(v in json_value()) {
+            for path in [&["id"][..], &["customer"], &["customer", "id"], &[]] {
+                if let Some(id) = stripe_ref(&v, path) {
+                    prop_assert!(!id.is_empty() && id.len() <= MAX_STRIPE_ID);
+                    prop_assert!(id.bytes().all(|b| b.is_ascii_graphic()));
+                }
+            }
+        }
     }
 }

@@ -245,10 +245,14 @@ impl Tx {
     /// set by an event at least as new as `event_created` (one conditional UPDATE, so the newest
     /// event wins whatever the order of concurrent deliveries). Not filtered by namespace: the
     /// webhook knows only the app. Returns whether the entry changed.
+    ///
+    /// Only while the entry's Stripe customer is `stripe_customer_id` (in the same statement, so a
+    /// concurrent change of the entry's Stripe customer cannot slip in between).
     pub async fn set_default_payment_method(
         &self,
         app_id: &str,
         customer_id: &str,
+        stripe_customer_id: &str,
         payment_method_id: &str,
         event_created: i64,
         at: Timestamp,
@@ -265,6 +269,7 @@ impl Tx {
             .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
             .filter(ca::Column::AppId.eq(app_id))
             .filter(ca::Column::CustomerId.eq(customer_id))
+            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
             .filter(ca::Column::DeletedAt.is_null())
             .filter(
                 Condition::any()

@@ -15,3 +15,4 @@ mod stripe_apps;
 mod stripe_checkout;
 mod subjects_events;
 mod tenancy;
+mod webhooks_hostile;
