@@ -9,8 +9,8 @@ use crate::domain::customer::{
 use crate::domain::error::Violations;
 use crate::domain::page;
 use crate::domain::values::{
-    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, RequestId, ResourceId,
-    ShortText,
+    self, CountryCode, Currency, Description, Email, Identifier, Metadata, Name, RequestId,
+    ResourceId, ShortText,
 };
 use crate::domain::{Error, FieldViolation, Result, Timestamp};
 
@@ -344,12 +344,15 @@ pub fn customer_query(r: &pb::ListCustomersRequest) -> Result<CustomerQuery> {
     let mut v = Violations::new();
     let page_size = v.check(page::page_size("page_size", r.page_size));
     let order = v.check(Order::parse("order_by", &r.order_by));
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let mut filter_of =
+        |field: &str, raw: &str, max: usize| v.check(values::filter(field, raw, max)).flatten();
     let filter = CustomerFilter {
-        key: non_empty(&r.key),
-        subject_key: non_empty(&r.subject_key),
-        primary_email_lower: non_empty(&r.primary_email.to_lowercase()),
-        name_prefix_lower: non_empty(&r.name.to_lowercase()),
+        key: filter_of("key", &r.key, values::MAX_SHORT_TEXT),
+        subject_key: filter_of("subject_key", &r.subject_key, values::MAX_SHORT_TEXT),
+        primary_email_lower: filter_of("primary_email", &r.primary_email, values::MAX_EMAIL)
+            .map(|e| e.to_lowercase()),
+        name_prefix_lower: filter_of("name", &r.name, values::MAX_SHORT_TEXT)
+            .map(|n| n.to_lowercase()),
         show_deleted: r.show_deleted,
     };
     let after = order.and_then(|order| {
@@ -358,6 +361,7 @@ pub fn customer_query(r: &pb::ListCustomersRequest) -> Result<CustomerQuery> {
             "page_token",
             &r.page_token,
             &fingerprint,
+            order.sort_kind(),
         ))
     });
     v.finish()?;
