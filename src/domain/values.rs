@@ -27,8 +27,28 @@ fn char_len(value: &str) -> usize {
     value.chars().count()
 }
 
-fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldViolation> {
-    let len = char_len(value);
+/// Most characters of a list filter that has no tighter rule of its own.
+pub const MAX_FILTER: usize = 1024;
+
+/// Checks that `raw` is text both databases store exactly as given: PostgreSQL rejects the NUL
+/// character (U+0000) in `text` (and in `jsonb` strings and keys), SQLite would keep it. Every
+/// string that reaches storage, as a value or as a filter, goes through here (or through a
+/// stricter check that also rejects control characters), so the two databases agree and neither
+/// turns a NUL into an INTERNAL error. Rust strings are UTF-8 already: no lone surrogates.
+pub fn storable(field: &str, raw: &str) -> Result<(), FieldViolation> {
+    if raw.contains('\0') {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
+/// The one check of free text: storable (see [`storable`]) and at most `max` characters.
+pub fn text(field: &str, raw: &str, max: usize) -> Result<(), FieldViolation> {
+    storable(field, raw)?;
+    let len = char_len(raw);
     if len > max {
         return Err(FieldViolation::new(
             field,
@@ -36,6 +56,38 @@ fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldViolation> {
         ));
     }
     Ok(())
+}
+
+fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldViolation> {
+    text(field, value, max)
+}
+
+/// Parses an optional list filter (empty means no filter): storable text of at most `max`
+/// characters.
+pub fn filter(field: &str, raw: &str, max: usize) -> Result<Option<String>, FieldViolation> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    text(field, raw, max)?;
+    Ok(Some(raw.to_owned()))
+}
+
+/// Checks that every string and object key in `value` is storable (see [`storable`]), naming
+/// the first offending one by its path under `field`.
+pub fn json_storable(field: &str, value: &serde_json::Value) -> Result<(), FieldViolation> {
+    match value {
+        serde_json::Value::String(s) => storable(field, s),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| json_storable(&format!("{field}[{i}]"), item)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            let path = format!("{field}[{key:?}]");
+            storable(&path, key)?;
+            json_storable(&path, item)
+        }),
+        _ => Ok(()),
+    }
 }
 
 macro_rules! string_newtype {
@@ -302,6 +354,12 @@ impl Metadata {
             ));
         }
         for (key, value) in &map {
+            if let Err(v) = storable(&format!("{field}[{key:?}]"), key)
+                .and_then(|()| storable(&format!("{field}[{key:?}]"), value))
+            {
+                violations.push(v);
+                continue;
+            }
             let key_len = char_len(key);
             if key_len == 0 || key_len > MAX_METADATA_KEY {
                 violations.push(FieldViolation::new(

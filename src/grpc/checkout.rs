@@ -16,7 +16,7 @@ use crate::domain::checkout::{
     SessionStatus, UiMode, parse_url,
 };
 use crate::domain::error::Violations;
-use crate::domain::values::{Currency, Identifier, RequestId, ResourceId};
+use crate::domain::values::{self, Currency, Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Timestamp, page};
 use crate::service::Checkout;
 use crate::service::checkout::{CheckoutCustomer, CreateCheckout};
@@ -87,10 +87,7 @@ fn short(v: &mut Violations, field: &str, raw: &str, max: usize) -> Option<Strin
     if raw.is_empty() {
         return None;
     }
-    if raw.chars().count() > max {
-        v.add(field, format!("must be at most {max} characters"));
-        return None;
-    }
+    v.check(values::text(field, raw, max))?;
     Some(raw.to_owned())
 }
 
@@ -156,6 +153,10 @@ fn options(v: &mut Violations, raw: Option<&pb::StripeCheckoutSessionOptions>) -
                 field,
                 format!("keys must be 1..{MAX_STRIPE_METADATA_KEY} characters"),
             );
+        } else if let Err(violation) =
+            values::storable(&field, key).and_then(|()| values::storable(&field, value))
+        {
+            v.add(violation.field, violation.description);
         } else if value.chars().count() > MAX_STRIPE_METADATA_VALUE {
             v.add(
                 field,

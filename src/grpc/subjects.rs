@@ -10,7 +10,7 @@ use super::pb::subject_service_server::SubjectService;
 use super::pb::{self, delete_subject_request, get_subject_request};
 use crate::domain::error::Violations;
 use crate::domain::subject::{self, Subject, SubjectUpsert};
-use crate::domain::values::{Identifier, ResourceId};
+use crate::domain::values::{self, Identifier, ResourceId};
 use crate::domain::{Error, page};
 use crate::service::Subjects;
 use crate::service::subjects::SubjectLookup;
@@ -189,13 +189,19 @@ impl SubjectService for SubjectApi {
             v.check(ResourceId::parse("customer_id", &r.customer_id))
                 .map(ResourceId::into_string)
         };
+        let key_prefix = v
+            .check(values::filter(
+                "key_prefix",
+                &r.key_prefix,
+                values::MAX_SHORT_TEXT,
+            ))
+            .flatten();
         v.finish()?;
-        let key_prefix = (!r.key_prefix.is_empty()).then_some(r.key_prefix.as_str());
         let page = self
             .subjects
             .list(
                 &ns,
-                key_prefix,
+                key_prefix.as_deref(),
                 customer_id.as_deref(),
                 r.show_deleted,
                 page_size.unwrap_or(page::DEFAULT_PAGE_SIZE),
