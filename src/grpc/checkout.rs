@@ -83,6 +83,14 @@ fn choice(v: &mut Violations, field: &str, raw: i32, values: &[(i32, Choice)]) -
     }
 }
 
+/// Checks the `id` of a Checkout Session lookup: required, storable, at most 255 characters.
+fn session_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::invalid("id", "is required"));
+    }
+    values::text("id", id, 255).map_err(|v| Error::InvalidArgument(vec![v]))
+}
+
 fn short(v: &mut Violations, field: &str, raw: &str, max: usize) -> Option<String> {
     if raw.is_empty() {
         return None;
@@ -409,9 +417,7 @@ impl StripeCheckoutService for CheckoutApi {
     ) -> Result<Response<pb::StripeCheckoutSession>, Status> {
         let ns = namespace(&request);
         let id = &request.get_ref().id;
-        if id.is_empty() {
-            return Err(Error::invalid("id", "is required").into());
-        }
+        session_id(id)?;
         Ok(Response::new(session_to_pb(
             self.checkout.get(&ns, id).await?,
         )))
@@ -464,9 +470,7 @@ impl StripeCheckoutService for CheckoutApi {
     ) -> Result<Response<pb::StripeCheckoutSession>, Status> {
         let (ns, deadline) = (namespace(&request), deadline(&request));
         let id = request.get_ref().id.clone();
-        if id.is_empty() {
-            return Err(Error::invalid("id", "is required").into());
-        }
+        session_id(&id)?;
         Ok(Response::new(session_to_pb(
             self.checkout.expire(&ns, &id, deadline).await?,
         )))
