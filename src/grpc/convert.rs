@@ -387,3 +387,75 @@ pub fn required(field: &str) -> Error {
 pub fn customer_id(c: &pb::Customer) -> Result<ResourceId> {
     ResourceId::parse("customer.id", &c.id).map_err(|v| Error::InvalidArgument(vec![v]))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use prost::Message;
+
+    use super::*;
+    use crate::domain::page::WireSize;
+    use crate::domain::values::{
+        MAX_DESCRIPTION, MAX_EMAIL, MAX_METADATA_ENTRIES, MAX_METADATA_KEY, MAX_METADATA_VALUE,
+        MAX_SHORT_TEXT,
+    };
+
+    fn customer(fields: CustomerFields) -> Customer {
+        Customer {
+            id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            fields,
+            created_at: Timestamp(i64::MAX),
+            updated_at: Timestamp(i64::MIN),
+            deleted_at: Some(Timestamp(-1)),
+            etag: "0123456789abcdef".into(),
+        }
+    }
+
+    #[test]
+    fn customer_size_estimates_bound_their_encoding() {
+        let long = |n: usize| "𝄞".repeat(n);
+        let short = || Some(ShortText::from_stored(long(MAX_SHORT_TEXT)));
+        let metadata: BTreeMap<String, String> = (0..MAX_METADATA_ENTRIES)
+            .map(|i| {
+                let key = format!("{i:0width$}", width = MAX_METADATA_KEY);
+                (key, long(MAX_METADATA_VALUE))
+            })
+            .collect();
+        let largest = customer(CustomerFields {
+            key: Some(Identifier::from_stored(long(MAX_SHORT_TEXT))),
+            name: Name::from_stored(long(MAX_SHORT_TEXT)),
+            description: Some(Description::from_stored(long(MAX_DESCRIPTION))),
+            metadata: Metadata::from_stored(metadata),
+            subject_keys: (0..crate::domain::customer::MAX_SUBJECT_KEYS)
+                .map(|_| Identifier::from_stored(long(MAX_SHORT_TEXT)))
+                .collect(),
+            primary_email: Some(Email::from_stored(long(MAX_EMAIL))),
+            currency: Some(Currency::from_stored("EUR".into())),
+            billing_address: Address {
+                country: Some(CountryCode::from_stored("DE".into())),
+                postal_code: short(),
+                state: short(),
+                city: short(),
+                line1: short(),
+                line2: short(),
+                phone_number: short(),
+            },
+        });
+        let smallest = customer(CustomerFields {
+            key: None,
+            name: Name::from_stored("n".into()),
+            description: None,
+            metadata: Metadata::default(),
+            subject_keys: vec![Identifier::from_stored("s".into())],
+            primary_email: None,
+            currency: None,
+            billing_address: Address::default(),
+        });
+        for c in [largest, smallest] {
+            let estimate = c.wire_size();
+            let encoded = customer_to_pb(c).encoded_len();
+            assert!(encoded <= estimate, "{encoded} > {estimate}");
+        }
+    }
+}

@@ -229,3 +229,41 @@ impl SubjectService for SubjectApi {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::domain::Timestamp;
+    use crate::domain::page::WireSize;
+
+    #[test]
+    fn subject_size_estimates_bound_their_encoding() {
+        let metadata = serde_json::json!({
+            "numbers": vec![1; 2000],
+            "nulls": vec![serde_json::Value::Null; 1000],
+            "nested": {"a": [{"b": true, "c": "𝄞".repeat(300)}, [], {}]},
+            "": "",
+        });
+        let serde_json::Value::Object(metadata) = metadata else {
+            unreachable!("an object");
+        };
+        for metadata in [Some(metadata), None] {
+            let subject = Subject {
+                id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+                key: Identifier::from_stored("𝄞".repeat(256)),
+                display_name: Some("𝄞".repeat(256)),
+                metadata,
+                stripe_customer_id: Some("cus_".repeat(60)),
+                customer_id: Some("01ARZ3NDEKTSV4RRFFQ69G5FAV".into()),
+                created_at: Timestamp(i64::MAX),
+                updated_at: Timestamp(i64::MIN),
+                deleted_at: Some(Timestamp(-1)),
+            };
+            let estimate = subject.wire_size();
+            let encoded = subject_to_pb(subject).encoded_len();
+            assert!(encoded <= estimate, "{encoded} > {estimate}");
+        }
+    }
+}
