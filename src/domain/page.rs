@@ -389,7 +389,7 @@ mod tests {
             let fetched: Vec<Row> = all.iter().take(page_size as usize + 1).cloned().collect();
             let (kept, token) = finish(fetched, page_size, "q", cursor);
             prop_assert!(kept.len() as u64 <= page_size);
-            prop_assert!(!all.is_empty() == !kept.is_empty());
+            prop_assert_eq!(all.is_empty(), kept.is_empty());
             let bytes: usize = kept.iter().map(WireSize::wire_size).sum();
             prop_assert!(kept.len() == 1 || bytes <= PAGE_BYTE_BUDGET);
             prop_assert_eq!(token.is_some(), kept.len() < all.len());
