@@ -27,9 +27,6 @@ fn char_len(value: &str) -> usize {
     value.chars().count()
 }
 
-/// Most characters of a list filter that has no tighter rule of its own.
-pub const MAX_FILTER: usize = 1024;
-
 /// Checks that `raw` is text both databases store exactly as given: PostgreSQL rejects the NUL
 /// character (U+0000) in `text` (and in `jsonb` strings and keys), SQLite would keep it. Every
 /// string that reaches storage, as a value or as a filter, goes through here (or through a
@@ -56,10 +53,6 @@ pub fn text(field: &str, raw: &str, max: usize) -> Result<(), FieldViolation> {
         ));
     }
     Ok(())
-}
-
-fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldViolation> {
-    text(field, value, max)
 }
 
 /// Parses an optional list filter (empty means no filter): storable text of at most `max`
@@ -172,7 +165,7 @@ impl Name {
         if raw.trim().is_empty() {
             return Err(FieldViolation::new(field, "is required"));
         }
-        at_most(field, raw, MAX_SHORT_TEXT)?;
+        text(field, raw, MAX_SHORT_TEXT)?;
         Ok(Self(raw.to_owned()))
     }
 }
@@ -192,7 +185,7 @@ impl Identifier {
                 "must not contain control characters",
             ));
         }
-        at_most(field, raw, MAX_SHORT_TEXT)?;
+        text(field, raw, MAX_SHORT_TEXT)?;
         Ok(Self(raw.to_owned()))
     }
 }
@@ -203,7 +196,7 @@ impl Description {
         if raw.is_empty() {
             return Ok(None);
         }
-        at_most(field, raw, MAX_DESCRIPTION)?;
+        text(field, raw, MAX_DESCRIPTION)?;
         Ok(Some(Self(raw.to_owned())))
     }
 }
@@ -214,7 +207,7 @@ impl ShortText {
         if raw.is_empty() {
             return Ok(None);
         }
-        at_most(field, raw, MAX_SHORT_TEXT)?;
+        text(field, raw, MAX_SHORT_TEXT)?;
         Ok(Some(Self(raw.to_owned())))
     }
 }
@@ -227,7 +220,7 @@ impl Email {
         if raw.is_empty() {
             return Ok(None);
         }
-        at_most(field, raw, MAX_EMAIL)?;
+        text(field, raw, MAX_EMAIL)?;
         let invalid = |why: &str| {
             Err(FieldViolation::new(
                 field,
@@ -323,7 +316,7 @@ impl RequestId {
                 "must not contain control characters",
             ));
         }
-        at_most(field, raw, MAX_REQUEST_ID)?;
+        text(field, raw, MAX_REQUEST_ID)?;
         Ok(Some(Self(raw.to_owned())))
     }
 }
@@ -408,6 +401,31 @@ mod tests {
         assert!(Identifier::parse("k", "a\nb").is_err());
         assert!(Identifier::parse("k", &"é".repeat(256)).is_ok());
         assert!(Identifier::parse("k", &"é".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_text_and_filter() {
+        assert_eq!(Name::parse("n", "a\0").unwrap_err().field, "n");
+        assert!(Description::parse("d", "\0").is_err());
+        assert!(ShortText::parse("s", "x\0y").is_err());
+        assert!(Identifier::parse("k", "\0").is_err());
+        assert!(Email::parse("e", "a\0@b.co").is_err());
+        assert!(RequestId::parse("r", "\0").is_err());
+        assert_eq!(filter("f", "", 5), Ok(None));
+        assert_eq!(filter("f", "abc", 5), Ok(Some("abc".to_owned())));
+        assert_eq!(filter("f", "a\0", 5).unwrap_err().field, "f");
+        assert_eq!(filter("f", "abcdef", 5).unwrap_err().field, "f");
+        let map = BTreeMap::from([("k\0".to_owned(), "v".to_owned())]);
+        assert_eq!(
+            Metadata::parse("m", &map).unwrap_err()[0].field,
+            "m[\"k\\0\"]"
+        );
+        let json = serde_json::json!({"a": [1, {"b": "x\u{0}"}]});
+        assert_eq!(
+            json_storable("j", &json).unwrap_err().field,
+            "j[\"a\"][1][\"b\"]"
+        );
+        assert!(json_storable("j", &serde_json::json!({"a": ["fine"]})).is_ok());
     }
 
     #[test]
