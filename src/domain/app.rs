@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::page::{WireSize, wire};
 use super::values::{Description, Metadata, Name};
 use super::{FieldViolation, Timestamp};
 
@@ -193,6 +194,23 @@ pub struct CustomerApp {
     pub updated_at: Timestamp,
     /// Soft-deleted.
     pub deleted_at: Option<Timestamp>,
+}
+
+impl WireSize for App {
+    fn wire_size(&self) -> usize {
+        wire::ITEM
+            + wire::text(&self.id)
+            + wire::text(self.name.as_str())
+            + wire::opt(&self.description)
+            + wire::map(self.metadata.entries())
+            + 3 * wire::SCALAR
+            + wire::FIELD
+            + wire::text(&self.stripe_account_id)
+            + wire::SCALAR
+            + wire::text(&self.masked_api_key)
+            + wire::opt(&self.webhook_url)
+            + 3 * wire::TIMESTAMP
+    }
 }
 
 #[cfg(test)]

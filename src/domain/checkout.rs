@@ -297,6 +297,33 @@ pub struct CheckoutSession {
     pub updated_at: Timestamp,
 }
 
+impl super::page::WireSize for CheckoutSession {
+    fn wire_size(&self) -> usize {
+        use super::page::wire;
+        /// The client secret of an embedded session is added after the page is cut.
+        const CLIENT_SECRET: usize = 1024;
+        wire::ITEM
+            + CLIENT_SECRET
+            + wire::text(&self.session_id)
+            + wire::text(&self.app_id)
+            + wire::text(&self.customer_id)
+            + wire::text(&self.stripe_customer_id)
+            + wire::opt(&self.setup_intent_id)
+            + 3 * wire::SCALAR
+            + wire::opt(&self.url)
+            + wire::opt(&self.client_secret)
+            + wire::opt(&self.currency)
+            + wire::opt(&self.success_url)
+            + wire::opt(&self.cancel_url)
+            + wire::opt(&self.return_url)
+            + wire::opt(&self.client_reference_id)
+            + wire::opt(&self.customer_email)
+            + wire::map(&self.metadata)
+            + wire::opt(&self.request_id)
+            + 3 * wire::TIMESTAMP
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

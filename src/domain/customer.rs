@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::page::{self, Cursor};
+use super::page::{self, Cursor, WireSize, wire};
 use super::values::{
     CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ResourceId, ShortText,
 };
@@ -133,6 +133,35 @@ impl Customer {
     /// Whether the customer is live (not soft-deleted).
     pub fn is_live(&self) -> bool {
         self.deleted_at.is_none()
+    }
+}
+
+impl WireSize for Customer {
+    fn wire_size(&self) -> usize {
+        let f = &self.fields;
+        let a = &f.billing_address;
+        let address = wire::FIELD
+            + wire::opt(&a.country)
+            + wire::opt(&a.postal_code)
+            + wire::opt(&a.state)
+            + wire::opt(&a.city)
+            + wire::opt(&a.line1)
+            + wire::opt(&a.line2)
+            + wire::opt(&a.phone_number);
+        let subject_keys: usize = f.subject_keys.iter().map(|k| wire::text(k.as_str())).sum();
+        wire::ITEM
+            + wire::text(&self.id)
+            + wire::opt(&f.key)
+            + wire::text(f.name.as_str())
+            + wire::opt(&f.description)
+            + wire::map(f.metadata.entries())
+            + wire::FIELD
+            + subject_keys
+            + wire::opt(&f.primary_email)
+            + wire::opt(&f.currency)
+            + address
+            + 3 * wire::TIMESTAMP
+            + wire::text(&self.etag)
     }
 }
 
@@ -267,6 +296,15 @@ impl Order {
             field: field_,
             descending,
         })
+    }
+
+    /// The shape of this order's page-token cursors.
+    pub fn sort_kind(self) -> page::SortKind {
+        match self.field {
+            OrderField::Name => page::SortKind::Text,
+            OrderField::CreatedAt => page::SortKind::Int,
+            OrderField::Id => page::SortKind::Id,
+        }
     }
 
     fn describe(self) -> &'static str {

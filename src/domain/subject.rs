@@ -2,7 +2,8 @@
 
 use serde_json::{Map, Value};
 
-use super::values::Identifier;
+use super::page::{WireSize, wire};
+use super::values::{self, Identifier};
 use super::{FieldViolation, Timestamp};
 
 /// Most bytes of a subject's metadata, JSON-encoded.
@@ -29,6 +30,40 @@ pub struct Subject {
     pub updated_at: Timestamp,
     /// Soft-deleted.
     pub deleted_at: Option<Timestamp>,
+}
+
+/// The encoded size of a JSON value as a google.protobuf.Value, at most.
+fn json_wire_size(value: &Value) -> usize {
+    wire::FIELD
+        + match value {
+            Value::Null | Value::Bool(_) | Value::Number(_) => wire::SCALAR,
+            Value::String(s) => wire::text(s),
+            Value::Array(items) => wire::FIELD + items.iter().map(json_wire_size).sum::<usize>(),
+            Value::Object(map) => wire::FIELD + object_wire_size(map),
+        }
+}
+
+/// The encoded size of a JSON object as a google.protobuf.Struct, at most.
+fn object_wire_size(map: &Map<String, Value>) -> usize {
+    map.iter()
+        .map(|(k, v)| wire::FIELD + wire::text(k) + json_wire_size(v))
+        .sum()
+}
+
+impl WireSize for Subject {
+    fn wire_size(&self) -> usize {
+        wire::ITEM
+            + wire::text(&self.id)
+            + wire::text(self.key.as_str())
+            + wire::opt(&self.display_name)
+            + self
+                .metadata
+                .as_ref()
+                .map_or(0, |m| wire::FIELD + object_wire_size(m))
+            + wire::opt(&self.stripe_customer_id)
+            + wire::opt(&self.customer_id)
+            + 3 * wire::TIMESTAMP
+    }
 }
 
 /// One item of an upsert: `Some` fields change (`Some(None)` clears).
@@ -90,10 +125,10 @@ pub fn parse_display_name(
     match raw {
         None => Ok(None),
         Some("") => Ok(Some(None)),
-        Some(name) if name.chars().count() > 256 => {
-            Err(FieldViolation::new(field, "must be at most 256 characters"))
+        Some(name) => {
+            values::text(field, name, values::MAX_SHORT_TEXT)?;
+            Ok(Some(Some(name.to_owned())))
         }
-        Some(name) => Ok(Some(Some(name.to_owned()))),
     }
 }
 
@@ -129,6 +164,11 @@ pub fn parse_metadata(
         None => Ok(None),
         Some(map) if map.is_empty() => Ok(Some(None)),
         Some(map) => {
+            for (key, value) in &map {
+                let path = format!("{field}[{key:?}]");
+                values::storable(&path, key)?;
+                values::json_storable(&path, value)?;
+            }
             let size = serde_json::to_vec(&map)
                 .map(|v| v.len())
                 .unwrap_or(usize::MAX);

@@ -27,8 +27,25 @@ fn char_len(value: &str) -> usize {
     value.chars().count()
 }
 
-fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldViolation> {
-    let len = char_len(value);
+/// Checks that `raw` is text both databases store exactly as given: PostgreSQL rejects the NUL
+/// character (U+0000) in `text` (and in `jsonb` strings and keys), SQLite would keep it. Every
+/// string that reaches storage, as a value or as a filter, goes through here (or through a
+/// stricter check that also rejects control characters), so the two databases agree and neither
+/// turns a NUL into an INTERNAL error. Rust strings are UTF-8 already: no lone surrogates.
+pub fn storable(field: &str, raw: &str) -> Result<(), FieldViolation> {
+    if raw.contains('\0') {
+        return Err(FieldViolation::new(
+            field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
+    Ok(())
+}
+
+/// The one check of free text: storable (see [`storable`]) and at most `max` characters.
+pub fn text(field: &str, raw: &str, max: usize) -> Result<(), FieldViolation> {
+    storable(field, raw)?;
+    let len = char_len(raw);
     if len > max {
         return Err(FieldViolation::new(
             field,
@@ -36,6 +53,34 @@ fn at_most(field: &str, value: &str, max: usize) -> Result<(), FieldViolation> {
         ));
     }
     Ok(())
+}
+
+/// Parses an optional list filter (empty means no filter): storable text of at most `max`
+/// characters.
+pub fn filter(field: &str, raw: &str, max: usize) -> Result<Option<String>, FieldViolation> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    text(field, raw, max)?;
+    Ok(Some(raw.to_owned()))
+}
+
+/// Checks that every string and object key in `value` is storable (see [`storable`]), naming
+/// the first offending one by its path under `field`.
+pub fn json_storable(field: &str, value: &serde_json::Value) -> Result<(), FieldViolation> {
+    match value {
+        serde_json::Value::String(s) => storable(field, s),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| json_storable(&format!("{field}[{i}]"), item)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            let path = format!("{field}[{key:?}]");
+            storable(&path, key)?;
+            json_storable(&path, item)
+        }),
+        _ => Ok(()),
+    }
 }
 
 macro_rules! string_newtype {
@@ -120,7 +165,7 @@ impl Name {
         if raw.trim().is_empty() {
             return Err(FieldViolation::new(field, "is required"));
         }
-        at_most(field, raw, MAX_SHORT_TEXT)?;
+        text(field, raw, MAX_SHORT_TEXT)?;
         Ok(Self(raw.to_owned()))
     }
 }
@@ -140,7 +185,7 @@ impl Identifier {
                 "must not contain control characters",
             ));
         }
-        at_most(field, raw, MAX_SHORT_TEXT)?;
+        text(field, raw, MAX_SHORT_TEXT)?;
         Ok(Self(raw.to_owned()))
     }
 }
@@ -151,7 +196,7 @@ impl Description {
         if raw.is_empty() {
             return Ok(None);
         }
-        at_most(field, raw, MAX_DESCRIPTION)?;
+        text(field, raw, MAX_DESCRIPTION)?;
         Ok(Some(Self(raw.to_owned())))
     }
 }
@@ -162,7 +207,7 @@ impl ShortText {
         if raw.is_empty() {
             return Ok(None);
         }
-        at_most(field, raw, MAX_SHORT_TEXT)?;
+        text(field, raw, MAX_SHORT_TEXT)?;
         Ok(Some(Self(raw.to_owned())))
     }
 }
@@ -175,7 +220,7 @@ impl Email {
         if raw.is_empty() {
             return Ok(None);
         }
-        at_most(field, raw, MAX_EMAIL)?;
+        text(field, raw, MAX_EMAIL)?;
         let invalid = |why: &str| {
             Err(FieldViolation::new(
                 field,
@@ -271,7 +316,7 @@ impl RequestId {
                 "must not contain control characters",
             ));
         }
-        at_most(field, raw, MAX_REQUEST_ID)?;
+        text(field, raw, MAX_REQUEST_ID)?;
         Ok(Some(Self(raw.to_owned())))
     }
 }
@@ -302,6 +347,12 @@ impl Metadata {
             ));
         }
         for (key, value) in &map {
+            if let Err(v) = storable(&format!("{field}[{key:?}]"), key)
+                .and_then(|()| storable(&format!("{field}[{key:?}]"), value))
+            {
+                violations.push(v);
+                continue;
+            }
             let key_len = char_len(key);
             if key_len == 0 || key_len > MAX_METADATA_KEY {
                 violations.push(FieldViolation::new(
@@ -350,6 +401,31 @@ mod tests {
         assert!(Identifier::parse("k", "a\nb").is_err());
         assert!(Identifier::parse("k", &"é".repeat(256)).is_ok());
         assert!(Identifier::parse("k", &"é".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_text_and_filter() {
+        assert_eq!(Name::parse("n", "a\0").unwrap_err().field, "n");
+        assert!(Description::parse("d", "\0").is_err());
+        assert!(ShortText::parse("s", "x\0y").is_err());
+        assert!(Identifier::parse("k", "\0").is_err());
+        assert!(Email::parse("e", "a\0@b.co").is_err());
+        assert!(RequestId::parse("r", "\0").is_err());
+        assert_eq!(filter("f", "", 5), Ok(None));
+        assert_eq!(filter("f", "abc", 5), Ok(Some("abc".to_owned())));
+        assert_eq!(filter("f", "a\0", 5).unwrap_err().field, "f");
+        assert_eq!(filter("f", "abcdef", 5).unwrap_err().field, "f");
+        let map = BTreeMap::from([("k\0".to_owned(), "v".to_owned())]);
+        assert_eq!(
+            Metadata::parse("m", &map).unwrap_err()[0].field,
+            "m[\"k\\0\"]"
+        );
+        let json = serde_json::json!({"a": [1, {"b": "x\u{0}"}]});
+        assert_eq!(
+            json_storable("j", &json).unwrap_err().field,
+            "j[\"a\"][1][\"b\"]"
+        );
+        assert!(json_storable("j", &serde_json::json!({"a": ["fine"]})).is_ok());
     }
 
     #[test]

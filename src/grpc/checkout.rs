@@ -16,7 +16,7 @@ use crate::domain::checkout::{
     SessionStatus, UiMode, parse_url,
 };
 use crate::domain::error::Violations;
-use crate::domain::values::{Currency, Identifier, RequestId, ResourceId};
+use crate::domain::values::{self, Currency, Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Timestamp, page};
 use crate::service::Checkout;
 use crate::service::checkout::{CheckoutCustomer, CreateCheckout};
@@ -83,14 +83,19 @@ fn choice(v: &mut Violations, field: &str, raw: i32, values: &[(i32, Choice)]) -
     }
 }
 
+/// Checks the `id` of a Checkout Session lookup: required, storable, at most 255 characters.
+fn session_id(id: &str) -> Result<(), Error> {
+    if id.is_empty() {
+        return Err(Error::invalid("id", "is required"));
+    }
+    values::text("id", id, 255).map_err(|v| Error::InvalidArgument(vec![v]))
+}
+
 fn short(v: &mut Violations, field: &str, raw: &str, max: usize) -> Option<String> {
     if raw.is_empty() {
         return None;
     }
-    if raw.chars().count() > max {
-        v.add(field, format!("must be at most {max} characters"));
-        return None;
-    }
+    v.check(values::text(field, raw, max))?;
     Some(raw.to_owned())
 }
 
@@ -156,6 +161,10 @@ fn options(v: &mut Violations, raw: Option<&pb::StripeCheckoutSessionOptions>) -
                 field,
                 format!("keys must be 1..{MAX_STRIPE_METADATA_KEY} characters"),
             );
+        } else if let Err(violation) =
+            values::storable(&field, key).and_then(|()| values::storable(&field, value))
+        {
+            v.add(violation.field, violation.description);
         } else if value.chars().count() > MAX_STRIPE_METADATA_VALUE {
             v.add(
                 field,
@@ -408,9 +417,7 @@ impl StripeCheckoutService for CheckoutApi {
     ) -> Result<Response<pb::StripeCheckoutSession>, Status> {
         let ns = namespace(&request);
         let id = &request.get_ref().id;
-        if id.is_empty() {
-            return Err(Error::invalid("id", "is required").into());
-        }
+        session_id(id)?;
         Ok(Response::new(session_to_pb(
             self.checkout.get(&ns, id).await?,
         )))
@@ -463,9 +470,7 @@ impl StripeCheckoutService for CheckoutApi {
     ) -> Result<Response<pb::StripeCheckoutSession>, Status> {
         let (ns, deadline) = (namespace(&request), deadline(&request));
         let id = request.get_ref().id.clone();
-        if id.is_empty() {
-            return Err(Error::invalid("id", "is required").into());
-        }
+        session_id(&id)?;
         Ok(Response::new(session_to_pb(
             self.checkout.expire(&ns, &id, deadline).await?,
         )))

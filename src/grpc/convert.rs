@@ -9,8 +9,8 @@ use crate::domain::customer::{
 use crate::domain::error::Violations;
 use crate::domain::page;
 use crate::domain::values::{
-    CountryCode, Currency, Description, Email, Identifier, Metadata, Name, RequestId, ResourceId,
-    ShortText,
+    self, CountryCode, Currency, Description, Email, Identifier, Metadata, Name, RequestId,
+    ResourceId, ShortText,
 };
 use crate::domain::{Error, FieldViolation, Result, Timestamp};
 
@@ -344,12 +344,15 @@ pub fn customer_query(r: &pb::ListCustomersRequest) -> Result<CustomerQuery> {
     let mut v = Violations::new();
     let page_size = v.check(page::page_size("page_size", r.page_size));
     let order = v.check(Order::parse("order_by", &r.order_by));
-    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let mut filter_of =
+        |field: &str, raw: &str, max: usize| v.check(values::filter(field, raw, max)).flatten();
     let filter = CustomerFilter {
-        key: non_empty(&r.key),
-        subject_key: non_empty(&r.subject_key),
-        primary_email_lower: non_empty(&r.primary_email.to_lowercase()),
-        name_prefix_lower: non_empty(&r.name.to_lowercase()),
+        key: filter_of("key", &r.key, values::MAX_SHORT_TEXT),
+        subject_key: filter_of("subject_key", &r.subject_key, values::MAX_SHORT_TEXT),
+        primary_email_lower: filter_of("primary_email", &r.primary_email, values::MAX_EMAIL)
+            .map(|e| e.to_lowercase()),
+        name_prefix_lower: filter_of("name", &r.name, values::MAX_SHORT_TEXT)
+            .map(|n| n.to_lowercase()),
         show_deleted: r.show_deleted,
     };
     let after = order.and_then(|order| {
@@ -358,6 +361,7 @@ pub fn customer_query(r: &pb::ListCustomersRequest) -> Result<CustomerQuery> {
             "page_token",
             &r.page_token,
             &fingerprint,
+            order.sort_kind(),
         ))
     });
     v.finish()?;
@@ -382,4 +386,76 @@ pub fn required(field: &str) -> Error {
 /// The id of the customer an UpdateCustomer call changes.
 pub fn customer_id(c: &pb::Customer) -> Result<ResourceId> {
     ResourceId::parse("customer.id", &c.id).map_err(|v| Error::InvalidArgument(vec![v]))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use prost::Message;
+
+    use super::*;
+    use crate::domain::page::WireSize;
+    use crate::domain::values::{
+        MAX_DESCRIPTION, MAX_EMAIL, MAX_METADATA_ENTRIES, MAX_METADATA_KEY, MAX_METADATA_VALUE,
+        MAX_SHORT_TEXT,
+    };
+
+    fn customer(fields: CustomerFields) -> Customer {
+        Customer {
+            id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            fields,
+            created_at: Timestamp(i64::MAX),
+            updated_at: Timestamp(i64::MIN),
+            deleted_at: Some(Timestamp(-1)),
+            etag: "0123456789abcdef".into(),
+        }
+    }
+
+    #[test]
+    fn customer_size_estimates_bound_their_encoding() {
+        let long = |n: usize| "𝄞".repeat(n);
+        let short = || Some(ShortText::from_stored(long(MAX_SHORT_TEXT)));
+        let metadata: BTreeMap<String, String> = (0..MAX_METADATA_ENTRIES)
+            .map(|i| {
+                let key = format!("{i:0width$}", width = MAX_METADATA_KEY);
+                (key, long(MAX_METADATA_VALUE))
+            })
+            .collect();
+        let largest = customer(CustomerFields {
+            key: Some(Identifier::from_stored(long(MAX_SHORT_TEXT))),
+            name: Name::from_stored(long(MAX_SHORT_TEXT)),
+            description: Some(Description::from_stored(long(MAX_DESCRIPTION))),
+            metadata: Metadata::from_stored(metadata),
+            subject_keys: (0..crate::domain::customer::MAX_SUBJECT_KEYS)
+                .map(|_| Identifier::from_stored(long(MAX_SHORT_TEXT)))
+                .collect(),
+            primary_email: Some(Email::from_stored(long(MAX_EMAIL))),
+            currency: Some(Currency::from_stored("EUR".into())),
+            billing_address: Address {
+                country: Some(CountryCode::from_stored("DE".into())),
+                postal_code: short(),
+                state: short(),
+                city: short(),
+                line1: short(),
+                line2: short(),
+                phone_number: short(),
+            },
+        });
+        let smallest = customer(CustomerFields {
+            key: None,
+            name: Name::from_stored("n".into()),
+            description: None,
+            metadata: Metadata::default(),
+            subject_keys: vec![Identifier::from_stored("s".into())],
+            primary_email: None,
+            currency: None,
+            billing_address: Address::default(),
+        });
+        for c in [largest, smallest] {
+            let estimate = c.wire_size();
+            let encoded = customer_to_pb(c).encoded_len();
+            assert!(encoded <= estimate, "{encoded} > {estimate}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use super::pb::subject_service_server::SubjectService;
 use super::pb::{self, delete_subject_request, get_subject_request};
 use crate::domain::error::Violations;
 use crate::domain::subject::{self, Subject, SubjectUpsert};
-use crate::domain::values::{Identifier, ResourceId};
+use crate::domain::values::{self, Identifier, ResourceId};
 use crate::domain::{Error, page};
 use crate::service::Subjects;
 use crate::service::subjects::SubjectLookup;
@@ -189,13 +189,19 @@ impl SubjectService for SubjectApi {
             v.check(ResourceId::parse("customer_id", &r.customer_id))
                 .map(ResourceId::into_string)
         };
+        let key_prefix = v
+            .check(values::filter(
+                "key_prefix",
+                &r.key_prefix,
+                values::MAX_SHORT_TEXT,
+            ))
+            .flatten();
         v.finish()?;
-        let key_prefix = (!r.key_prefix.is_empty()).then_some(r.key_prefix.as_str());
         let page = self
             .subjects
             .list(
                 &ns,
-                key_prefix,
+                key_prefix.as_deref(),
                 customer_id.as_deref(),
                 r.show_deleted,
                 page_size.unwrap_or(page::DEFAULT_PAGE_SIZE),
@@ -221,5 +227,43 @@ impl SubjectService for SubjectApi {
         Ok(Response::new(subject_to_pb(
             self.subjects.delete(&ns, &lookup).await?,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+    use crate::domain::Timestamp;
+    use crate::domain::page::WireSize;
+
+    #[test]
+    fn subject_size_estimates_bound_their_encoding() {
+        let metadata = serde_json::json!({
+            "numbers": vec![1; 2000],
+            "nulls": vec![serde_json::Value::Null; 1000],
+            "nested": {"a": [{"b": true, "c": "𝄞".repeat(300)}, [], {}]},
+            "": "",
+        });
+        let serde_json::Value::Object(metadata) = metadata else {
+            unreachable!("an object");
+        };
+        for metadata in [Some(metadata), None] {
+            let subject = Subject {
+                id: "01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+                key: Identifier::from_stored("𝄞".repeat(256)),
+                display_name: Some("𝄞".repeat(256)),
+                metadata,
+                stripe_customer_id: Some("cus_".repeat(60)),
+                customer_id: Some("01ARZ3NDEKTSV4RRFFQ69G5FAV".into()),
+                created_at: Timestamp(i64::MAX),
+                updated_at: Timestamp(i64::MIN),
+                deleted_at: Some(Timestamp(-1)),
+            };
+            let estimate = subject.wire_size();
+            let encoded = subject_to_pb(subject).encoded_len();
+            assert!(encoded <= estimate, "{encoded} > {estimate}");
+        }
     }
 }

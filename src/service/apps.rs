@@ -376,7 +376,7 @@ impl Apps {
         page_token: &str,
     ) -> Result<AppPage> {
         let fingerprint = list_fingerprint(show_deleted);
-        let after = page::decode_token("page_token", page_token, &fingerprint)
+        let after = page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Int)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let rows = self
             .store

@@ -496,7 +496,7 @@ impl Checkout {
         page_token: &str,
     ) -> Result<SessionPage> {
         let fingerprint = list_fingerprint(customer_id, status);
-        let after = page::decode_token("page_token", page_token, &fingerprint)
+        let after = page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Int)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let rows = self
             .apps

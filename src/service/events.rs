@@ -4,10 +4,13 @@
 use std::collections::BTreeSet;
 
 use crate::domain::event::{EventQuery, IngestResult, StoredEvent, UsageEvent};
-use crate::domain::page::{self, Cursor, SortValue};
+use crate::domain::page::{self, Cursor, SortValue, WireSize};
 use crate::domain::subject::created_by;
 use crate::domain::{Error, Namespace, Result, Timestamp};
 use crate::storage::Store;
+
+/// Most events read by one query while a page of events is filled.
+const FETCH_CHUNK: u64 = 32;
 
 /// One page of events.
 #[derive(Debug)]
@@ -74,14 +77,36 @@ impl Events {
             .unwrap_or_default();
         let to = query.to.map(|t| t.micros().to_string()).unwrap_or_default();
         let fingerprint = page::fingerprint(&["events", &owner, &from, &to]);
-        query.after = page::decode_token("page_token", page_token, &fingerprint)
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
-        let rows = self.store.list_events(ns, &query).await?;
+        query.after =
+            page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Int)
+                .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let cursor_after = |last: &StoredEvent| Cursor {
+            value: SortValue::Int(last.event.time.micros()),
+            id: last.row_id.clone(),
+        };
+        // Events are up to 1 MiB each: read the page (and the one row that tells whether more
+        // exist) in chunks, and stop reading once the page is full by count or by bytes.
+        let wanted = query.page_size + 1;
+        let mut rows: Vec<StoredEvent> = Vec::new();
+        let mut bytes = 0usize;
+        loop {
+            let limit = wanted.saturating_sub(rows.len() as u64).min(FETCH_CHUNK);
+            let chunk = self.store.list_events(ns, &query, limit).await?;
+            let exhausted = (chunk.len() as u64) < limit;
+            bytes = chunk
+                .iter()
+                .map(WireSize::wire_size)
+                .fold(bytes, usize::saturating_add);
+            if let Some(last) = chunk.last() {
+                query.after = Some(cursor_after(last));
+            }
+            rows.extend(chunk);
+            if exhausted || rows.len() as u64 >= wanted || bytes > page::PAGE_BYTE_BUDGET {
+                break;
+            }
+        }
         let (events, next_page_token) =
-            page::finish(rows, query.page_size, &fingerprint, |last| Cursor {
-                value: SortValue::Int(last.event.time.micros()),
-                id: last.row_id.clone(),
-            });
+            page::finish(rows, query.page_size, &fingerprint, cursor_after);
         Ok(EventPage {
             events,
             next_page_token,

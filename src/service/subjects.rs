@@ -139,8 +139,9 @@ impl Subjects {
             customer_id.unwrap_or_default(),
             if show_deleted { "deleted" } else { "live" },
         ]);
-        let after = page::decode_token("page_token", page_token, &fingerprint)
-            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let after =
+            page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Text)
+                .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let rows = self
             .store
             .list_subjects(

@@ -278,12 +278,13 @@ fn row_to_event(row: &QueryResult) -> StoreResult<StoredEvent> {
 }
 
 impl Store {
-    /// One page of events (plus one row to tell whether more exist) in (event time, row id) order,
-    /// each with the customer that held its subject at its time.
+    /// At most `limit` events of `query` (after its cursor) in (event time, row id) order, each
+    /// with the customer that held its subject at its time.
     pub async fn list_events(
         &self,
         ns: &Namespace,
         query: &EventQuery,
+        limit: u64,
     ) -> StoreResult<Vec<StoredEvent>> {
         let e = Alias::new("e");
         let ai = Alias::new("ai");
@@ -369,7 +370,7 @@ impl Store {
         select
             .order_by((e.clone(), event::Column::EventTime), Order::Asc)
             .order_by((e, event::Column::Id), Order::Asc)
-            .limit(query.page_size + 1);
+            .limit(limit);
         let backend = self.reader.get_database_backend();
         let rows = self
             .reader

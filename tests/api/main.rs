@@ -8,6 +8,7 @@ mod helpers;
 mod customers_create;
 mod customers_list;
 mod customers_update_delete;
+mod limits;
 mod observability;
 mod security;
 mod server;
