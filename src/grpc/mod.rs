@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod auth;
 pub mod checkout;
+pub mod codec;
 pub mod convert;
 pub mod customer_apps;
 pub mod customers;

@@ -506,7 +506,97 @@ async fn crafted_page_tokens_are_invalid(app: TestApp) {
     assert_eq!(bad_fields(&status), ["page_token"]);
 }
 
+/// The wire form of a CreateCustomerRequest whose customer has key "raw" and the name `name`
+/// (any bytes).
+fn create_request_with_raw_name(name: &[u8]) -> Vec<u8> {
+    // Customer { key (2): "raw", name (3): bytes }, CreateCustomerRequest { customer (1): Customer }
+    let mut inner = vec![(2 << 3) | 2, 3, b'r', b'a', b'w', (3 << 3) | 2];
+    prost::encoding::encode_varint(name.len() as u64, &mut inner);
+    inner.extend_from_slice(name);
+    let mut outer = vec![(1 << 3) | 2];
+    prost::encoding::encode_varint(inner.len() as u64, &mut outer);
+    outer.extend_from_slice(&inner);
+    outer
+}
+
+/// Sends raw bytes as one gRPC request message.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Status> {
+        use prost::bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = Status;
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, Status> {
+        use prost::bytes::Buf;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+/// A request that is not valid protobuf (invalid UTF-8 in a string, a truncated field) is the
+/// caller's error: INVALID_ARGUMENT naming the message and field, never INTERNAL; nothing stored.
+async fn undecodable_requests_are_invalid_not_internal(app: TestApp) {
+    let channel = app.channel().await;
+    let send = |body: Vec<u8>| {
+        let channel = channel.clone();
+        async move {
+            let mut grpc = tonic::client::Grpc::new(channel);
+            grpc.ready().await.unwrap();
+            grpc.unary(
+                tonic::Request::new(body),
+                http::uri::PathAndQuery::from_static("/patron.v1.CustomerService/CreateCustomer"),
+                RawCodec,
+            )
+            .await
+        }
+    };
+    let status = send(create_request_with_raw_name(b"ACME \xff\xfe"))
+        .await
+        .expect_err("invalid UTF-8 in a string field");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("name"), "{status:?}");
+
+    let mut truncated = create_request_with_raw_name(b"ACME");
+    truncated.truncate(truncated.len() - 2);
+    let status = send(truncated).await.expect_err("a truncated message");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+
+    // Valid bytes through the same path still work, and nothing else was stored.
+    let ok = send(create_request_with_raw_name(b"ACME")).await.unwrap();
+    let created = pb::Customer::decode(ok.into_inner().as_slice()).unwrap();
+    assert_eq!(created.name, "ACME");
+    let all = app.list_all(pb::ListCustomersRequest::default()).await;
+    assert_eq!(all.len(), 1);
+}
+
 on_both_databases!(
+    undecodable_requests_are_invalid_not_internal,
     a_4_mib_extension_attribute_is_invalid,
     large_events_are_listed_in_pages_that_fit_a_default_client,
     large_customers_are_listed_in_pages_that_fit_a_default_client,
