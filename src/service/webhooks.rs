@@ -6,8 +6,8 @@ use serde_json::Value;
 use sha2::Sha256;
 
 use super::apps::Apps;
-use crate::domain::Timestamp;
 use crate::domain::checkout::SessionStatus;
+use crate::domain::{Namespace, Timestamp};
 use crate::storage::StoreError;
 
 /// Largest accepted body.
@@ -110,7 +110,7 @@ impl Webhooks {
                 return WebhookOutcome::Failed;
             }
         };
-        let Some((_ns, app, secrets)) = found else {
+        let Some((ns, app, secrets)) = found else {
             return WebhookOutcome::UnknownApp;
         };
         if app.deleted_at.is_some() {
@@ -141,7 +141,7 @@ impl Webhooks {
         };
         let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
         match self
-            .process(app_id, event_id, event_type, created, &event)
+            .process(&ns, app_id, event_id, event_type, created, &event)
             .await
         {
             Ok(outcome) => outcome,
@@ -154,6 +154,7 @@ impl Webhooks {
 
     async fn process(
         &self,
+        ns: &Namespace,
         app_id: &str,
         event_id: &str,
         event_type: &str,
@@ -164,7 +165,7 @@ impl Webhooks {
         let now = Timestamp::now();
         let tx = store.begin().await?;
         match tx
-            .record_webhook_event(app_id, event_id, event_type, created, now)
+            .record_webhook_event(ns, app_id, event_id, event_type, created, now)
             .await
         {
             Ok(()) => {}
@@ -187,7 +188,7 @@ impl Webhooks {
                 match (customer_id, payment_method) {
                     (Some(customer_id), Some(pm)) => {
                         let changed = tx
-                            .set_default_payment_method(app_id, customer_id, pm, created, now)
+                            .set_default_payment_method(ns, app_id, customer_id, pm, created, now)
                             .await?;
                         tracing::info!(
                             event_id,
@@ -215,7 +216,7 @@ impl Webhooks {
                 match text(object, &["id"]) {
                     Some(session_id) => {
                         let changed = tx
-                            .set_checkout_session_status(app_id, session_id, status, now)
+                            .set_checkout_session_status(ns, app_id, session_id, status, now)
                             .await?;
                         WebhookOutcome::Accepted(if changed {
                             "session status stored"
