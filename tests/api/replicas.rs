@@ -32,6 +32,37 @@ impl Drop for Replica {
     }
 }
 
+/// A fresh database, dropped (after the replicas on it are killed) even when the test fails.
+struct FreshDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop cannot await: a runtime of its own on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 fn database_url(admin_url: &str, database: &str) -> String {
     let (base, query) = match admin_url.split_once('?') {
         Some((base, query)) => (base, format!("?{query}")),
@@ -111,6 +142,10 @@ async fn replicas_starting_together_on_an_empty_postgres_database_all_come_up() 
             .await
             .expect("create database");
         let url = database_url(&admin_url, &name);
+        let _database = FreshDatabase {
+            admin_url: admin_url.clone(),
+            name,
+        };
         // All at once, on a database without even the migrations table.
         let replicas: Vec<Replica> = (0..REPLICAS).map(|_| start(&url)).collect();
         let mut addrs = Vec::with_capacity(REPLICAS);
@@ -160,9 +195,6 @@ async fn replicas_starting_together_on_an_empty_postgres_database_all_come_up() 
         }
         drop(first);
         drop(replicas);
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
     }
     let _ = admin.close().await;
 }
