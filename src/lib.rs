@@ -15,8 +15,11 @@
 //! # Invariants
 //! - Only `grpc` knows protobuf types; only `storage` knows SeaORM; `domain` depends on neither.
 //! - Handlers are thin: decode, call one use case, encode.
-//! - Every row has a namespace; every query and uniqueness rule is per namespace. The namespace
-//!   comes from the caller's credentials (the interceptor), never from a request field.
+//! - Every row has a namespace; every statement filters by it (reads, and updates and deletes by
+//!   id too) and every uniqueness rule is per namespace. The namespace comes from the caller's
+//!   credentials (the interceptor), never from a request field. Two statements are global by
+//!   design: the webhook's lookup of the app by the id in its URL (all that follows uses that
+//!   app's namespace) and the retention purge of old idempotency records.
 //! - Attribution identifiers (customer keys and subject keys) belong to at most one live customer
 //!   per namespace: a partial unique index on the open intervals of `attribution_identifiers`
 //!   enforces it; code only checks first to name the holder in the error.

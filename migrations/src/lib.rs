@@ -8,6 +8,7 @@ mod m20261121_000001_customers;
 mod m20261121_000002_stripe;
 mod m20261121_000003_subjects_events;
 mod m20261121_000004_event_keys;
+mod m20261130_000005_webhook_event_namespace;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_stripe::Migration),
             Box::new(m20261121_000003_subjects_events::Migration),
             Box::new(m20261121_000004_event_keys::Migration),
+            Box::new(m20261130_000005_webhook_event_namespace::Migration),
         ]
     }
 }

@@ -33,9 +33,16 @@ pub enum PaymentsError {
         /// The parameter Stripe names, if any.
         param: Option<String>,
     },
-    /// Stripe refused the API key (401/403).
+    /// Stripe refused the API key (401: unknown, expired or revoked).
     #[error("Stripe refused the app's API key")]
     Unauthorized,
+    /// The key is valid but may not make this call (403: a restricted key without the
+    /// permission).
+    #[error("Stripe denied the permission: {message}")]
+    PermissionDenied {
+        /// Stripe's message (naming the masked key and the permission).
+        message: String,
+    },
     /// A referenced object does not exist at Stripe (404).
     #[error("Stripe has no such object: {message}")]
     NotFound {
@@ -72,9 +79,18 @@ pub struct StripeCustomer {
     pub deleted: bool,
 }
 
-/// A Stripe customer to create.
+/// A Stripe customer to create: only what never changes for a (namespace, app, customer), so
+/// its Idempotency-Key, derived from the same, always comes with the same parameters (Stripe
+/// refuses a key reused with other parameters); the details follow in an update.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewStripeCustomer {
+    /// Metadata (patron_* keys).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The details of a Stripe customer patron sets from its own customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StripeCustomerDetails {
     /// Name.
     pub name: Option<String>,
     /// Email.
@@ -83,8 +99,6 @@ pub struct NewStripeCustomer {
     pub phone: Option<String>,
     /// Address: country, postal_code, state, city, line1, line2.
     pub address: Option<[Option<String>; 6]>,
-    /// Metadata (patron_* keys).
-    pub metadata: BTreeMap<String, String>,
 }
 
 /// A payment method.
@@ -170,6 +184,14 @@ pub trait Payments: Send + Sync + Debug + 'static {
         key: &StripeApiKey,
         customer: &NewStripeCustomer,
         idempotency_key: &str,
+        deadline: Instant,
+    ) -> Result<StripeCustomer, PaymentsError>;
+    /// POST /v1/customers/{id}: sets the given details.
+    async fn update_customer(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        details: &StripeCustomerDetails,
         deadline: Instant,
     ) -> Result<StripeCustomer, PaymentsError>;
     /// GET /v1/payment_methods/{id}.

@@ -26,6 +26,7 @@ use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_connect::account::RetrieveForMyAccountAccount;
 use stripe_core::customer::{
     CreateCustomer, OptionalFieldsCustomerAddress, RetrieveCustomer, RetrieveCustomerReturned,
+    UpdateCustomer,
 };
 use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
 use stripe_payment::payment_method::RetrievePaymentMethod;
@@ -33,7 +34,7 @@ use tokio::time::Instant;
 
 use super::{
     CheckoutSessionInfo, NewCheckoutSession, NewStripeCustomer, PaymentMethod, Payments,
-    PaymentsError, StripeCustomer, WEBHOOK_EVENTS, WebhookEndpoint,
+    PaymentsError, StripeCustomer, StripeCustomerDetails, WEBHOOK_EVENTS, WebhookEndpoint,
 };
 use crate::domain::app::{StripeApiKey, WebhookSecret};
 use crate::domain::checkout::{SessionStatus, UiMode};
@@ -117,7 +118,8 @@ fn classify(err: StripeError) -> Failure {
                     message,
                     param: errors.param.clone(),
                 }),
-                401 | 403 => Failure::Final(PaymentsError::Unauthorized),
+                401 => Failure::Final(PaymentsError::Unauthorized),
+                403 => Failure::Final(PaymentsError::PermissionDenied { message }),
                 404 => Failure::Final(PaymentsError::NotFound { message }),
                 409 | 429 | 500..=599 => Failure::Retry(format!("HTTP {status}: {message}")),
                 _ => Failure::Final(PaymentsError::Other(format!("HTTP {status}: {message}"))),
@@ -181,6 +183,7 @@ where
             Failure::Retry(_) => "retryable_error",
             Failure::Final(PaymentsError::InvalidRequest { .. }) => "invalid_request",
             Failure::Final(PaymentsError::Unauthorized) => "unauthorized",
+            Failure::Final(PaymentsError::PermissionDenied { .. }) => "permission_denied",
             Failure::Final(PaymentsError::NotFound { .. }) => "not_found",
             Failure::Final(_) => "error",
         };
@@ -429,26 +432,7 @@ impl Payments for StripeGateway {
     ) -> Result<StripeCustomer, PaymentsError> {
         let client = self.client(key)?;
         let strategy = idempotent(idempotency_key)?;
-        let mut request = CreateCustomer::new().metadata(hash_map(&customer.metadata));
-        if let Some(name) = &customer.name {
-            request = request.name(name.as_str());
-        }
-        if let Some(email) = &customer.email {
-            request = request.email(email.as_str());
-        }
-        if let Some(phone) = &customer.phone {
-            request = request.phone(phone.as_str());
-        }
-        if let Some([country, postal_code, state, city, line1, line2]) = customer.address.clone() {
-            request = request.address(OptionalFieldsCustomerAddress {
-                city,
-                country,
-                line1,
-                line2,
-                postal_code,
-                state,
-            });
-        }
+        let request = CreateCustomer::new().metadata(hash_map(&customer.metadata));
         let created = with_retries("POST /v1/customers", deadline, |budget| {
             request
                 .clone()
@@ -460,6 +444,50 @@ impl Payments for StripeGateway {
         .await?;
         Ok(StripeCustomer {
             id: created.id.as_str().to_owned(),
+            deleted: false,
+        })
+    }
+
+    async fn update_customer(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        details: &StripeCustomerDetails,
+        deadline: Instant,
+    ) -> Result<StripeCustomer, PaymentsError> {
+        let client = self.client(key)?;
+        let mut request = UpdateCustomer::new(id);
+        if let Some(name) = &details.name {
+            request = request.name(name.as_str());
+        }
+        if let Some(email) = &details.email {
+            request = request.email(email.as_str());
+        }
+        if let Some(phone) = &details.phone {
+            request = request.phone(phone.as_str());
+        }
+        if let Some([country, postal_code, state, city, line1, line2]) = details.address.clone() {
+            request = request.address(OptionalFieldsCustomerAddress {
+                city,
+                country,
+                line1,
+                line2,
+                postal_code,
+                state,
+            });
+        }
+        // Setting the same values again changes nothing: every attempt may simply repeat.
+        let updated = with_retries("POST /v1/customers/{id}", deadline, |budget| {
+            request
+                .clone()
+                .customize()
+                .request_strategy(RequestStrategy::Once)
+                .timeout(budget)
+                .send(&client)
+        })
+        .await?;
+        Ok(StripeCustomer {
+            id: updated.id.as_str().to_owned(),
             deleted: false,
         })
     }

@@ -409,6 +409,9 @@ impl Apps {
         if app.deleted_at.is_some() {
             return Err(uninstalled(id));
         }
+        // The write below happens only if the app is still what was read here (and live): an
+        // uninstall or another update that lands while Stripe verifies the key wins.
+        let read_version = app.updated_at;
         if let Some(key) = &patch.api_key {
             let account = self
                 .payments
@@ -445,7 +448,7 @@ impl Apps {
             app.metadata = metadata;
         }
         let now = Timestamp::now();
-        app.updated_at = now.max(app.updated_at);
+        app.updated_at = now.max(Timestamp(read_version.micros().saturating_add(1)));
         let tx = self.store.begin().await?;
         if patch.default == Some(true) && !app.is_default {
             tx.clear_default_app(ns, now).await?;
@@ -453,7 +456,16 @@ impl Apps {
         if let Some(default) = patch.default {
             app.is_default = default;
         }
-        tx.update_app(ns, &app, &secrets).await?;
+        if !tx.update_app_if(ns, &app, &secrets, read_version).await? {
+            drop(tx);
+            return Err(match self.store.app_by_id(ns, id).await? {
+                None => not_found(id),
+                Some((current, _)) if current.deleted_at.is_some() => uninstalled(id),
+                Some(_) => Error::Conflict(format!(
+                    "app {id} changed while this update was in progress; read it again and retry"
+                )),
+            });
+        }
         tx.commit().await?;
         Ok(app)
     }
@@ -474,14 +486,37 @@ impl Apps {
             self.forget_endpoint(&key, &app, deadline).await;
         }
         let now = Timestamp::now().max(app.updated_at);
-        app.deleted_at = Some(now);
-        app.updated_at = now;
-        app.is_default = false;
         let tx = self.store.begin().await?;
-        tx.update_app(ns, &app, &AppSecrets::default()).await?;
-        tx.delete_customer_apps_of_app(ns, id, now).await?;
+        // Only the uninstall's own columns are written, and only while the app is live: an
+        // update that landed meanwhile is kept, a concurrent uninstall is not repeated.
+        if tx.uninstall_app(ns, id, now).await? {
+            tx.delete_customer_apps_of_app(ns, id, now).await?;
+        }
+        if let Some((current, _)) = tx.app_by_id(ns, id).await? {
+            app = current;
+        }
         tx.commit().await?;
         Ok(app)
+    }
+
+    /// The stored ciphertext of `app`'s key if that key is (still) `key`.
+    async fn stored_ciphertext_of(
+        &self,
+        ns: &Namespace,
+        app: &App,
+        key: &StripeApiKey,
+    ) -> Option<String> {
+        let (current, secrets) = match self.store.app_by_id(ns, &app.id).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::error!(error = %e, app_id = %app.id, "cannot read the app's key");
+                return None;
+            }
+        };
+        let stored = self.api_key(&current, &secrets).ok()?;
+        (stored.expose() == key.expose())
+            .then_some(secrets.api_key_ciphertext)
+            .flatten()
     }
 
     /// The store (for the other Stripe use cases).
@@ -500,13 +535,30 @@ impl Apps {
     }
 }
 
-/// Maps a Stripe failure with `app`'s key (401 marks the app UNAUTHORIZED).
+/// Maps a Stripe failure of a call made with `key`, `app`'s key when the app was read (a 401
+/// marks the app UNAUTHORIZED only if `key` is still its key: a rotation that landed meanwhile
+/// stays READY).
 pub async fn failure(
     apps: &Apps,
     ns: &Namespace,
     app: &App,
+    key: &StripeApiKey,
     err: crate::payments::PaymentsError,
     not_found: impl FnOnce(String) -> Error,
 ) -> Error {
-    stripe_failure(&apps.store, ns, app, err, not_found).await
+    let key_ciphertext = match &err {
+        crate::payments::PaymentsError::Unauthorized => {
+            apps.stored_ciphertext_of(ns, app, key).await
+        }
+        _ => None,
+    };
+    stripe_failure(
+        &apps.store,
+        ns,
+        app,
+        err,
+        key_ciphertext.as_deref(),
+        not_found,
+    )
+    .await
 }

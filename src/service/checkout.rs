@@ -24,7 +24,7 @@ use crate::domain::customer::{Customer, CustomerFields, CustomerLookup};
 use crate::domain::page::{self, Cursor, SortValue};
 use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
-use crate::payments::{NewCheckoutSession, NewStripeCustomer};
+use crate::payments::{NewCheckoutSession, NewStripeCustomer, StripeCustomerDetails};
 use crate::service::Customers;
 use crate::storage::StoreError;
 
@@ -82,6 +82,16 @@ fn derived_key(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}-{}", &hex(&hasher.finalize())[..40])
 }
 
+/// The request_id of the customer-create step of the checkout with `request_id` (the step's
+/// record lives beside CreateCustomer's, under a name no caller's request_id collides with in
+/// practice).
+fn customer_step_id(request_id: &RequestId) -> Result<RequestId> {
+    let derived = derived_key("patron-checkout-customer", &[request_id.as_str()]);
+    RequestId::parse("request_id", &derived)
+        .map_err(|v| Error::Internal(format!("derived request id: {v:?}")))?
+        .ok_or_else(|| Error::Internal("derived request id is empty".into()))
+}
+
 fn session_purpose(session_id: &str) -> String {
     format!("checkout/{session_id}/client_secret")
 }
@@ -134,7 +144,9 @@ impl Checkout {
         let (app, key) = self.apps.usable(ns, input.app_id.as_deref()).await?;
 
         // 2. The patron customer.
-        let customer = self.resolve_customer(ns, &input.customer).await?;
+        let customer = self
+            .resolve_customer(ns, &input.customer, request_id.as_ref())
+            .await?;
         let currency = input
             .options
             .currency
@@ -187,7 +199,7 @@ impl Checkout {
             Ok(created) => created,
             Err(e) => {
                 let stripe_customer = mapping.stripe_customer_id.clone();
-                return Err(failure(&self.apps, ns, &app, e, |message| {
+                return Err(failure(&self.apps, ns, &app, &key, e, |message| {
                     Error::FailedPrecondition {
                         reason: "STRIPE_OBJECT_NOT_FOUND",
                         message: format!("Stripe: {message}"),
@@ -300,10 +312,30 @@ impl Checkout {
         Ok(session)
     }
 
+    /// The live customer holding the key of `fields` (none without a key), if the other
+    /// identifiers of `fields` are free for it ("create or use existing").
+    async fn holder_of_key(
+        &self,
+        ns: &Namespace,
+        fields: &CustomerFields,
+    ) -> Result<Option<Customer>> {
+        let Some(key) = &fields.key else {
+            return Ok(None);
+        };
+        let Some(existing) = self.customers.find_live_by_key(ns, key).await? else {
+            return Ok(None);
+        };
+        self.customers
+            .check_identifiers_free_for(ns, fields, &existing.id)
+            .await?;
+        Ok(Some(existing))
+    }
+
     async fn resolve_customer(
         &self,
         ns: &Namespace,
         wanted: &CheckoutCustomer,
+        request_id: Option<&RequestId>,
     ) -> Result<Customer> {
         let customer = match wanted {
             CheckoutCustomer::Id(id) => {
@@ -316,21 +348,44 @@ impl Checkout {
                     .get(ns, &CustomerLookup::Key(key.clone()))
                     .await?
             }
-            CheckoutCustomer::Create(fields) => {
-                let existing = match &fields.key {
-                    Some(key) => self.customers.find_live_by_key(ns, key).await?,
-                    None => None,
-                };
-                match existing {
-                    Some(existing) => {
-                        self.customers
-                            .check_identifiers_free_for(ns, fields, &existing.id)
-                            .await?;
-                        existing
+            CheckoutCustomer::Create(fields) => match self.holder_of_key(ns, fields).await? {
+                Some(existing) => existing,
+                None => {
+                    // The create step is idempotent by the checkout's request_id: a retry after a
+                    // later step failed finds the customer its first attempt created (a customer
+                    // without a key could not be found otherwise, and its subject keys would
+                    // now be taken by that customer).
+                    let step_id = request_id.map(customer_step_id).transpose()?;
+                    let created = self.customers.create(ns, (**fields).clone(), step_id).await;
+                    match created {
+                        Ok(created) if request_id.is_some() => {
+                            // Possibly the first attempt's response: read what it is now.
+                            self.apps
+                                .store()
+                                .customer_by_id(ns, &created.id)
+                                .await?
+                                .unwrap_or(created)
+                        }
+                        Ok(created) => created,
+                        // A concurrent create with the same key won: use that customer, as for
+                        // a key that was held from the start.
+                        Err(err @ Error::AlreadyExists { .. }) => {
+                            match self.holder_of_key(ns, fields).await? {
+                                Some(existing) => existing,
+                                None => return Err(err),
+                            }
+                        }
+                        Err(Error::RequestIdReused { .. }) => {
+                            return Err(Error::RequestIdReused {
+                                request_id: request_id
+                                    .map(|r| r.as_str().to_owned())
+                                    .unwrap_or_default(),
+                            });
+                        }
+                        Err(e) => return Err(e),
                     }
-                    None => self.customers.create(ns, (**fields).clone(), None).await?,
                 }
-            }
+            },
         };
         if !customer.is_live() {
             return Err(Error::FailedPrecondition {
@@ -381,7 +436,7 @@ impl Checkout {
                     Ok(c) if !c.deleted => c.id,
                     Ok(_) => return Err(missing_stripe_customer(given)),
                     Err(e) => {
-                        return Err(failure(&self.apps, ns, app, e, |_| {
+                        return Err(failure(&self.apps, ns, app, key, e, |_| {
                             missing_stripe_customer(given)
                         })
                         .await);
@@ -400,11 +455,17 @@ impl Checkout {
                     text(a.line1.as_ref().map(|c| c.as_str())),
                     text(a.line2.as_ref().map(|c| c.as_str())),
                 ];
-                let new = NewStripeCustomer {
+                let details = StripeCustomerDetails {
                     name: Some(f.name.as_str().to_owned()),
                     email: f.primary_email.as_ref().map(|e| e.as_str().to_owned()),
                     phone: a.phone_number.as_ref().map(|p| p.as_str().to_owned()),
                     address: address.iter().any(Option::is_some).then_some(address),
+                };
+                // Only what never changes goes with the Idempotency-Key: a retry after the
+                // customer's name or email changed sends the same parameters, so Stripe replays
+                // the first customer instead of refusing the key (or, with another key,
+                // creating a second customer). The details follow in an update.
+                let new = NewStripeCustomer {
                     metadata: BTreeMap::from([
                         ("patron_namespace".to_owned(), ns.as_str().to_owned()),
                         ("patron_customer_id".to_owned(), customer.id.clone()),
@@ -413,15 +474,21 @@ impl Checkout {
                 };
                 let idempotency_key =
                     derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]);
-                match self
-                    .apps
-                    .payments()
+                let payments = self.apps.payments();
+                let created = match payments
                     .create_customer(key, &new, &idempotency_key, deadline)
                     .await
                 {
-                    Ok(created) => created.id,
+                    Ok(created) => payments
+                        .update_customer(key, &created.id, &details, deadline)
+                        .await
+                        .map(|_| created.id),
+                    Err(e) => Err(e),
+                };
+                match created {
+                    Ok(id) => id,
                     Err(e) => {
-                        return Err(failure(&self.apps, ns, app, e, |m| {
+                        return Err(failure(&self.apps, ns, app, key, e, |m| {
                             Error::Internal(format!("POST /v1/customers: {m}"))
                         })
                         .await);
@@ -546,7 +613,11 @@ impl Checkout {
             .await
         {
             Ok(expired) => expired,
-            Err(e) => return Err(failure(&self.apps, ns, &app, e, |_| session_not_found(id)).await),
+            Err(e) => {
+                return Err(
+                    failure(&self.apps, ns, &app, &key, e, |_| session_not_found(id)).await,
+                );
+            }
         };
         let status = expired.status.unwrap_or(SessionStatus::Expired);
         let now = Timestamp::now();

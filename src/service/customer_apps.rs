@@ -107,7 +107,7 @@ impl CustomerApps {
                 }
                 Err(e) => {
                     let id = input.stripe_customer_id.clone();
-                    return Err(failure(&self.apps, ns, &app, e, |_| {
+                    return Err(failure(&self.apps, ns, &app, &key, e, |_| {
                         stripe_customer_missing(i, &id, "does not exist at Stripe")
                     })
                     .await);
@@ -140,7 +140,7 @@ impl CustomerApps {
                     }
                     Err(e) => {
                         let pm = pm.clone();
-                        return Err(failure(&self.apps, ns, &app, e, |_| {
+                        return Err(failure(&self.apps, ns, &app, &key, e, |_| {
                             Error::FailedPrecondition {
                                 reason: "STRIPE_PAYMENT_METHOD_NOT_FOUND",
                                 message: format!(

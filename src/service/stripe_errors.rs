@@ -16,27 +16,71 @@ pub fn app_unauthorized(app_id: &str) -> Error {
     }
 }
 
-/// The domain error for a failed Stripe call made with `app`'s key. A 401/403 marks the app
+/// FAILED_PRECONDITION for a key Stripe knows but that may not make this call (a restricted key
+/// without one permission): the app stays READY, only this operation cannot be done.
+fn permission_denied(app_id: Option<&str>, message: String) -> Error {
+    let mut metadata = vec![("stripe_message", message.clone())];
+    if let Some(app_id) = app_id {
+        metadata.push(("app_id", app_id.to_owned()));
+    }
+    Error::FailedPrecondition {
+        reason: "STRIPE_PERMISSION_DENIED",
+        message: format!(
+            "Stripe denied this call: the API key lacks a permission it needs (grant it to the \
+             restricted key, or rotate to a key that has it): {message}"
+        ),
+        metadata,
+    }
+}
+
+/// The domain error for a failed Stripe call made with `app`'s key. A 401 marks the app
 /// UNAUTHORIZED (the caller's own credentials are fine: FAILED_PRECONDITION, not
-/// UNAUTHENTICATED). `not_found` names the missing object for a 404.
+/// UNAUTHENTICATED), but only while `key_ciphertext`, the stored ciphertext of the key that got
+/// the 401, is still the app's key (`None`: the key was rotated or the app uninstalled
+/// meanwhile; nothing is marked and the call is ABORTED, to be retried).
+/// A 403 marks nothing. `not_found` names the missing object for a 404.
 pub async fn stripe_failure(
     store: &Store,
     ns: &Namespace,
     app: &App,
     err: PaymentsError,
+    key_ciphertext: Option<&str>,
     not_found: impl FnOnce(String) -> Error,
 ) -> Error {
     match err {
         PaymentsError::Unauthorized => {
-            if let Err(e) = store
-                .set_app_status(ns, &app.id, AppStatus::Unauthorized, Timestamp::now())
+            let Some(ciphertext) = key_ciphertext else {
+                tracing::warn!(app_id = %app.id, "Stripe refused a key the app no longer uses");
+                return Error::Conflict(format!(
+                    "the API key of app {} changed while this call used the previous one; retry",
+                    app.id
+                ));
+            };
+            match store
+                .set_app_status_if_key(
+                    ns,
+                    &app.id,
+                    ciphertext,
+                    AppStatus::Unauthorized,
+                    Timestamp::now(),
+                )
                 .await
             {
-                tracing::error!(error = %e, app_id = %app.id, "cannot mark the app unauthorized");
+                Ok(true) => tracing::warn!(
+                    app_id = %app.id,
+                    "Stripe refused the app's API key: app UNAUTHORIZED"
+                ),
+                Ok(false) => tracing::warn!(
+                    app_id = %app.id,
+                    "Stripe refused a key that was rotated or uninstalled meanwhile"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, app_id = %app.id, "cannot mark the app unauthorized");
+                }
             }
-            tracing::warn!(app_id = %app.id, "Stripe refused the app's API key: app UNAUTHORIZED");
             app_unauthorized(&app.id)
         }
+        PaymentsError::PermissionDenied { message } => permission_denied(Some(&app.id), message),
         other => plain(other, not_found),
     }
 }
@@ -53,6 +97,7 @@ pub fn plain(err: PaymentsError, not_found: impl FnOnce(String) -> Error) -> Err
             message: "Stripe refused the API key".into(),
             metadata: Vec::new(),
         },
+        PaymentsError::PermissionDenied { message } => permission_denied(None, message),
         PaymentsError::Unavailable(cause) => Error::StripeUnavailable(cause),
         PaymentsError::DeadlineExceeded => Error::DeadlineExceeded,
         PaymentsError::Other(cause) => Error::Internal(format!("Stripe: {cause}")),

@@ -12,10 +12,10 @@ use std::hint::black_box;
 use serde_json::Value;
 
 use super::apps::Apps;
-use crate::domain::Timestamp;
 use crate::domain::app::WebhookSecret;
 use crate::domain::checkout::SessionStatus;
 use crate::domain::values::ResourceId;
+use crate::domain::{Namespace, Timestamp};
 use crate::payments::signature::{SignatureError, SignatureHeader};
 use crate::storage::StoreError;
 
@@ -102,7 +102,7 @@ impl Webhooks {
             Err(why) => return refused(&why),
         };
         let now = Timestamp::now().micros() / 1_000_000;
-        let (app_id, secret) = match self.signing_secret(app_id).await {
+        let (ns, app_id, secret) = match self.signing_secret(app_id).await {
             Ok(Ok(found)) => found,
             Ok(Err(why)) => {
                 let _ = black_box(header.verify(body, black_box(DUMMY_SECRET), now));
@@ -126,7 +126,7 @@ impl Webhooks {
         };
         let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
         match self
-            .process(&app_id, event_id, event_type, created, &event)
+            .process(&ns, &app_id, event_id, event_type, created, &event)
             .await
         {
             Ok(outcome) => outcome,
@@ -137,16 +137,16 @@ impl Webhooks {
         }
     }
 
-    /// The id and webhook secret of the live app `raw_id`, or why there is none.
+    /// The namespace, id and webhook secret of the live app `raw_id`, or why there is none.
     async fn signing_secret(
         &self,
         raw_id: &str,
-    ) -> Result<Result<(String, WebhookSecret), NoSecret>, StoreError> {
+    ) -> Result<Result<(Namespace, String, WebhookSecret), NoSecret>, StoreError> {
         let Ok(app_id) = ResourceId::parse("app_id", raw_id) else {
             return Ok(Err("malformed app id"));
         };
         tracing::Span::current().record("app_id", app_id.as_ref());
-        let Some((_ns, app, secrets)) = self.apps.store().app_for_webhook(app_id.as_ref()).await?
+        let Some((ns, app, secrets)) = self.apps.store().app_for_webhook(app_id.as_ref()).await?
         else {
             return Ok(Err("unknown app"));
         };
@@ -154,7 +154,7 @@ impl Webhooks {
             return Ok(Err("uninstalled app"));
         }
         match self.apps.webhook_secret(&app, &secrets) {
-            Ok(Some(secret)) => Ok(Ok((app.id, secret))),
+            Ok(Some(secret)) => Ok(Ok((ns, app.id, secret))),
             Ok(None) => Ok(Err("app without a webhook secret")),
             Err(e) => {
                 tracing::error!(error = %e, "webhook: cannot decrypt the signing secret");
@@ -165,6 +165,7 @@ impl Webhooks {
 
     async fn process(
         &self,
+        ns: &Namespace,
         app_id: &str,
         event_id: &str,
         event_type: &str,
@@ -175,7 +176,7 @@ impl Webhooks {
         let now = Timestamp::now();
         let tx = store.begin().await?;
         match tx
-            .record_webhook_event(app_id, event_id, event_type, created, now)
+            .record_webhook_event(ns, app_id, event_id, event_type, created, now)
             .await
         {
             Ok(()) => {}
@@ -202,6 +203,7 @@ impl Webhooks {
                         let customer_id = customer_id.as_ref();
                         let changed = tx
                             .set_default_payment_method(
+                                ns,
                                 app_id,
                                 customer_id,
                                 stripe_customer,
@@ -236,7 +238,7 @@ impl Webhooks {
                 match stripe_id(object, &["id"]) {
                     Some(session_id) => {
                         let changed = tx
-                            .set_checkout_session_status(app_id, session_id, status, now)
+                            .set_checkout_session_status(ns, app_id, session_id, status, now)
                             .await?;
                         WebhookOutcome::Accepted(if changed {
                             "session status stored"

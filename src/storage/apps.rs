@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Select, Set,
@@ -96,6 +96,17 @@ fn by_id(ns: &Namespace, id: &str) -> Select<app::Entity> {
         .filter(app::Column::Id.eq(id))
 }
 
+/// `updated_at` is also the app's version (conditional writes compare it): every write moves it
+/// forward, by at least a microsecond even when the clock did not.
+fn bumped_updated_at(at: Timestamp) -> Expr {
+    Expr::case(
+        Expr::col(app::Column::UpdatedAt).lt(at.micros()),
+        Expr::val(at.micros()),
+    )
+    .finally(Expr::col(app::Column::UpdatedAt).add(1))
+    .into()
+}
+
 fn live_default(ns: &Namespace) -> Select<app::Entity> {
     app::Entity::find()
         .filter(app::Column::Namespace.eq(ns.as_str()))
@@ -118,24 +129,28 @@ impl Store {
         one(&self.reader, live_default(ns)).await
     }
 
-    /// Sets the status of the live app with this id (no change if it is deleted or unknown).
-    pub async fn set_app_status(
+    /// Sets the status of the live app with this id while its API key is still the one stored
+    /// as `key_ciphertext` (each encryption has its own nonce, so a rotated key never matches).
+    /// Whether it was written (false: deleted, unknown or the key changed).
+    pub async fn set_app_status_if_key(
         &self,
         ns: &Namespace,
         id: &str,
+        key_ciphertext: &str,
         status: AppStatus,
         at: Timestamp,
-    ) -> StoreResult<()> {
-        app::Entity::update_many()
+    ) -> StoreResult<bool> {
+        let result = app::Entity::update_many()
             .col_expr(app::Column::Status, Expr::val(status.as_str()))
-            .col_expr(app::Column::UpdatedAt, Expr::val(at.micros()))
+            .col_expr(app::Column::UpdatedAt, bumped_updated_at(at))
             .filter(app::Column::Namespace.eq(ns.as_str()))
             .filter(app::Column::Id.eq(id))
             .filter(app::Column::DeletedAt.is_null())
+            .filter(app::Column::ApiKeyCiphertext.eq(key_ciphertext))
             .exec(&self.writer)
             .await
             .map_err(StoreError::from_db)?;
-        Ok(())
+        Ok(result.rows_affected == 1)
     }
 
     /// Up to `limit` apps ordered by (created_at, id), after `after` if given. `after.value`
@@ -240,7 +255,7 @@ impl Tx {
     pub async fn clear_default_app(&self, ns: &Namespace, at: Timestamp) -> StoreResult<()> {
         app::Entity::update_many()
             .col_expr(app::Column::IsDefault, Expr::val(false))
-            .col_expr(app::Column::UpdatedAt, Expr::val(at.micros()))
+            .col_expr(app::Column::UpdatedAt, bumped_updated_at(at))
             .filter(app::Column::Namespace.eq(ns.as_str()))
             .filter(app::Column::DeletedAt.is_null())
             .filter(app::Column::IsDefault.eq(true))
@@ -250,21 +265,55 @@ impl Tx {
         Ok(())
     }
 
-    /// Writes every column of the app with `app.id` (live or deleted). `UniqueViolation` as for
+    /// Uninstalls the live app `id`: deleted at `at`, not default, secrets wiped; the other
+    /// columns stay as they are. Whether it was written (false: already uninstalled, or unknown).
+    pub async fn uninstall_app(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = app::Entity::update_many()
+            .col_expr(app::Column::DeletedAt, Expr::val(at.micros()))
+            .col_expr(app::Column::UpdatedAt, bumped_updated_at(at))
+            .col_expr(app::Column::IsDefault, Expr::val(false))
+            .col_expr(
+                app::Column::ApiKeyCiphertext,
+                Expr::val(Option::<String>::None),
+            )
+            .col_expr(
+                app::Column::WebhookSecretCiphertext,
+                Expr::val(Option::<String>::None),
+            )
+            .filter(app::Column::Namespace.eq(ns.as_str()))
+            .filter(app::Column::Id.eq(id))
+            .filter(app::Column::DeletedAt.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    /// Writes every column of the live app with `app.id` if it is still at the version
+    /// (`updated_at`) `read_version` it was read at; `app.updated_at` must be later. Whether it
+    /// was written (false: uninstalled or changed since, or unknown). `UniqueViolation` as for
     /// `insert_app`.
-    pub async fn update_app(
+    pub async fn update_app_if(
         &self,
         ns: &Namespace,
         app: &App,
         secrets: &AppSecrets,
-    ) -> StoreResult<()> {
-        app::Entity::update_many()
+        read_version: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = app::Entity::update_many()
             .set(to_row(ns, app, secrets)?)
             .filter(app::Column::Namespace.eq(ns.as_str()))
             .filter(app::Column::Id.eq(app.id.as_str()))
+            .filter(app::Column::DeletedAt.is_null())
+            .filter(app::Column::UpdatedAt.eq(read_version.micros()))
             .exec(&self.inner)
             .await
             .map_err(StoreError::from_db)?;
-        Ok(())
+        Ok(result.rows_affected == 1)
     }
 }

@@ -155,24 +155,6 @@ impl Store {
             .collect()
     }
 
-    /// Sets the status of the app's session with this id, in any namespace (for webhooks, which
-    /// know only the app); returns whether there was such a session.
-    pub async fn set_checkout_session_status(
-        &self,
-        app_id: &str,
-        session_id: &str,
-        status: SessionStatus,
-        at: Timestamp,
-    ) -> StoreResult<bool> {
-        let result = set_status(status, at)
-            .filter(cs::Column::AppId.eq(app_id))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .exec(&self.writer)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected > 0)
-    }
-
     /// Sets the status of the namespace's session with this id; returns whether there was one.
     pub async fn set_checkout_session_status_in(
         &self,
@@ -208,17 +190,19 @@ impl Tx {
 }
 
 impl Tx {
-    /// Sets the status of the app's session with this id, in any namespace, inside the
-    /// transaction (webhook processing: the event record and its effect commit together);
-    /// returns whether there was such a session.
+    /// Sets the status of the app's session with this id inside the transaction (webhook
+    /// processing: the event record and its effect commit together); returns whether there was
+    /// such a session.
     pub async fn set_checkout_session_status(
         &self,
+        ns: &Namespace,
         app_id: &str,
         session_id: &str,
         status: SessionStatus,
         at: Timestamp,
     ) -> StoreResult<bool> {
         let result = set_status(status, at)
+            .filter(cs::Column::Namespace.eq(ns.as_str()))
             .filter(cs::Column::AppId.eq(app_id))
             .filter(cs::Column::SessionId.eq(session_id))
             .exec(&self.inner)

@@ -243,13 +243,13 @@ impl Tx {
 
     /// Sets the default payment method of the customer's live entry for the app, unless it was
     /// set by an event at least as new as `event_created` (one conditional UPDATE, so the newest
-    /// event wins whatever the order of concurrent deliveries). Not filtered by namespace: the
-    /// webhook knows only the app. Returns whether the entry changed.
+    /// event wins whatever the order of concurrent deliveries). Returns whether the entry changed.
     ///
     /// Only while the entry's Stripe customer is `stripe_customer_id` (in the same statement, so a
     /// concurrent change of the entry's Stripe customer cannot slip in between).
     pub async fn set_default_payment_method(
         &self,
+        ns: &Namespace,
         app_id: &str,
         customer_id: &str,
         stripe_customer_id: &str,
@@ -267,6 +267,7 @@ impl Tx {
                 Expr::val(event_created),
             )
             .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
             .filter(ca::Column::AppId.eq(app_id))
             .filter(ca::Column::CustomerId.eq(customer_id))
             .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))

@@ -526,6 +526,7 @@ impl Tx {
             return Ok(false);
         }
         csk::Entity::delete_many()
+            .filter(csk::Column::Namespace.eq(ns.as_str()))
             .filter(csk::Column::CustomerId.eq(customer.id.as_str()))
             .exec(&self.inner)
             .await

@@ -22,8 +22,8 @@ use std::time::Duration;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::domain::Error;
@@ -99,6 +99,13 @@ pub enum Backend {
     /// PostgreSQL server.
     Postgres,
 }
+
+/// The PostgreSQL advisory lock key that serializes migrations across processes (the bytes of
+/// "patronmi", so no other application's lock is likely to collide).
+const MIGRATION_LOCK_KEY: i64 = 0x7061_7472_6f6e_6d69;
+
+/// Longest a replica waits for another one's migrations.
+const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Connection settings.
 #[derive(Clone, Debug)]
@@ -252,9 +259,30 @@ impl Store {
         self.backend
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, one process at a time: replicas starting together on an
+    /// empty database would otherwise all create the migrations table and insert the same rows.
+    ///
+    /// The whole run is one transaction, so it holds one connection from start to end; on
+    /// PostgreSQL that transaction first takes an advisory lock (released by the commit or
+    /// rollback, or by the server if the process dies), and the next replica, once it has the
+    /// lock, finds nothing pending. On SQLite the lock file already makes this process the only
+    /// one on the database.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.writer, None).await
+        let tx = self.writer.begin().await?;
+        if self.backend == Backend::Postgres {
+            // A replica stuck holding the lock must not hang the others forever.
+            tx.execute_unprepared(&format!(
+                "SET LOCAL lock_timeout = '{}s'",
+                MIGRATION_LOCK_TIMEOUT.as_secs()
+            ))
+            .await?;
+            tx.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            ))
+            .await?;
+        }
+        Migrator::up(&tx, None).await?;
+        tx.commit().await
     }
 
     /// Whether the database answers.

@@ -4,13 +4,14 @@ use sea_orm::{EntityTrait, Set};
 
 use super::entities::webhook_event as we;
 use super::{StoreError, StoreResult, Tx};
-use crate::domain::Timestamp;
+use crate::domain::{Namespace, Timestamp};
 
 impl Tx {
     /// Records that the app's event was processed at `at`. `UniqueViolation` if it already was
     /// (a replay, or a concurrent delivery of the same event).
     pub async fn record_webhook_event(
         &self,
+        ns: &Namespace,
         app_id: &str,
         event_id: &str,
         event_type: &str,
@@ -23,6 +24,7 @@ impl Tx {
             event_type: Set(event_type.to_owned()),
             event_created: Set(event_created),
             processed_at: Set(at.micros()),
+            namespace: Set(ns.as_str().to_owned()),
         })
         .exec_without_returning(&self.inner)
         .await

@@ -1,5 +1,8 @@
 //! AppService and CustomerAppService against the Stripe double.
 
+use std::time::Duration;
+
+use fake_stripe::Fault;
 use patron::grpc::pb;
 use tonic::Code;
 
@@ -506,10 +509,192 @@ async fn customer_app_data_is_verified_at_stripe_and_atomic(app: TestApp) {
     assert_eq!(live[0][0].as_deref(), Some("0"));
 }
 
+fn rotate_request(app_id: &str, key: &str) -> pb::UpdateAppRequest {
+    pb::UpdateAppRequest {
+        app: Some(pb::App {
+            id: app_id.into(),
+            ..Default::default()
+        }),
+        api_key: key.into(),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["api_key".into()],
+        }),
+    }
+}
+
+/// Waits (bounded) until the fake has taken every injected fault: the delayed request is in
+/// flight.
+async fn until_faults_taken(app: &TestApp) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while app.stripe.pending_faults() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the delayed Stripe call never started");
+}
+
+async fn get_app(app: &TestApp, id: &str) -> pb::App {
+    app.apps
+        .clone()
+        .get_app(pb::GetAppRequest { id: id.into() })
+        .await
+        .expect("get app")
+        .into_inner()
+}
+
+async fn updates_racing_an_uninstall_or_another_update_lose(app: TestApp) {
+    let installed = install(&app).await;
+    const NEW_KEY: &str = "sk_test_rotatedWhileRacing789";
+    app.stripe.add_account(NEW_KEY, ACCOUNT);
+
+    // A rename lands while the rotation waits for Stripe: the rotation is ABORTED, the rename
+    // stays.
+    app.stripe
+        .fail_next("GET", "/v1/account", Fault::Delay(Duration::from_secs(3)));
+    let mut apps = app.apps.clone();
+    let request = rotate_request(&installed.id, NEW_KEY);
+    let rotation = tokio::spawn(async move { apps.update_app(request).await });
+    until_faults_taken(&app).await;
+    app.apps
+        .clone()
+        .update_app(pb::UpdateAppRequest {
+            app: Some(pb::App {
+                id: installed.id.clone(),
+                name: "Renamed meanwhile".into(),
+                ..Default::default()
+            }),
+            api_key: String::new(),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into()],
+            }),
+        })
+        .await
+        .expect("rename");
+    assert!(
+        !rotation.is_finished(),
+        "the rename landed during the rotation"
+    );
+    let status = rotation.await.expect("task").unwrap_err();
+    assert_error(&status, Code::Aborted, "CONCURRENT_MODIFICATION");
+    let now = get_app(&app, &installed.id).await;
+    assert_eq!(now.name, "Renamed meanwhile");
+    assert_eq!(
+        now.stripe.expect("stripe").masked_api_key,
+        installed.stripe.clone().expect("stripe").masked_api_key,
+        "the old key stays"
+    );
+
+    // An uninstall lands while the rotation waits for Stripe: the app stays uninstalled.
+    app.stripe
+        .fail_next("GET", "/v1/account", Fault::Delay(Duration::from_secs(3)));
+    let mut apps = app.apps.clone();
+    let request = rotate_request(&installed.id, NEW_KEY);
+    let rotation = tokio::spawn(async move { apps.update_app(request).await });
+    until_faults_taken(&app).await;
+    let uninstalled = app
+        .apps
+        .clone()
+        .uninstall_app(pb::UninstallAppRequest {
+            id: installed.id.clone(),
+        })
+        .await
+        .expect("uninstall")
+        .into_inner();
+    assert!(uninstalled.deleted_at.is_some());
+    assert!(
+        !rotation.is_finished(),
+        "the uninstall landed during the rotation"
+    );
+    let status = rotation.await.expect("task").unwrap_err();
+    assert_error(&status, Code::FailedPrecondition, "APP_UNINSTALLED");
+    let now = get_app(&app, &installed.id).await;
+    assert!(now.deleted_at.is_some(), "not brought back: {now:?}");
+    assert_eq!(now.status, uninstalled.status);
+    let secrets = app
+        .query(&format!(
+            "SELECT COUNT(*) FROM apps WHERE id = '{}' AND api_key_ciphertext IS NULL",
+            installed.id
+        ))
+        .await;
+    assert_eq!(secrets[0][0].as_deref(), Some("1"), "no key written back");
+}
+
+async fn a_missing_permission_is_named_and_a_401_marks_only_the_current_key(app: TestApp) {
+    let installed = install(&app).await;
+    let created = app.create(customer("Paying", "paying")).await;
+    let cus = app.stripe.create_customer(ACCOUNT, Some("Paying"), None);
+    let upsert = pb::UpsertCustomerAppsRequest {
+        customer: by_id(&created.id),
+        data: vec![stripe_entry("", &cus, "")],
+    };
+
+    // 403: a restricted key without one permission. The app stays READY.
+    app.stripe.fail_next(
+        "GET",
+        "/v1/customers",
+        Fault::PermissionDenied("rak_customer_read".into()),
+    );
+    let status = app
+        .customer_apps
+        .clone()
+        .upsert_customer_apps(upsert.clone())
+        .await
+        .unwrap_err();
+    let info = assert_error(
+        &status,
+        Code::FailedPrecondition,
+        "STRIPE_PERMISSION_DENIED",
+    );
+    assert!(status.message().contains("rak_customer_read"), "{status:?}");
+    assert!(status.message().contains("permission"), "{status:?}");
+    assert_eq!(info["app_id"], installed.id);
+    assert!(!status.message().contains(KEY), "no key leaks: {status:?}");
+    assert_eq!(
+        get_app(&app, &installed.id).await.status,
+        pb::AppStatus::Ready as i32
+    );
+    app.customer_apps
+        .clone()
+        .upsert_customer_apps(upsert.clone())
+        .await
+        .expect("the app still works");
+
+    // A 401 for a key that was rotated away while the call waited: the app stays READY with its
+    // new key, the call is ABORTED (retry).
+    const NEW_KEY: &str = "sk_test_rotatedDuringTheCall321";
+    app.stripe.add_account(NEW_KEY, ACCOUNT);
+    app.stripe
+        .fail_next("GET", "/v1/customers", Fault::Delay(Duration::from_secs(3)));
+    let mut client = app.customer_apps.clone();
+    let request = upsert.clone();
+    let call = tokio::spawn(async move { client.upsert_customer_apps(request).await });
+    until_faults_taken(&app).await;
+    app.apps
+        .clone()
+        .update_app(rotate_request(&installed.id, NEW_KEY))
+        .await
+        .expect("rotate");
+    app.stripe.revoke_key(KEY);
+    assert!(!call.is_finished(), "the rotation landed during the call");
+    let status = call.await.expect("task").unwrap_err();
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    let now = get_app(&app, &installed.id).await;
+    assert_eq!(now.status, pb::AppStatus::Ready as i32, "{now:?}");
+    assert_eq!(now.stripe.expect("stripe").masked_api_key, "sk_test_***321");
+    app.customer_apps
+        .clone()
+        .upsert_customer_apps(upsert)
+        .await
+        .expect("the retry works with the new key");
+}
+
 on_both_databases!(
     install_verifies_the_key_and_keeps_it_secret,
     a_second_app_becomes_default_only_when_asked,
     rotation_keeps_the_account_and_a_refused_key_marks_the_app_unauthorized,
     uninstall_wipes_secrets_and_deletes_the_endpoint,
     customer_app_data_is_verified_at_stripe_and_atomic,
+    updates_racing_an_uninstall_or_another_update_lose,
+    a_missing_permission_is_named_and_a_401_marks_only_the_current_key,
 );

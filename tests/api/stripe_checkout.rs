@@ -42,6 +42,15 @@ fn with_timeout<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     request
 }
 
+/// The POST /v1/customers requests Stripe received (creates, not updates of one customer).
+fn customer_creates(app: &TestApp) -> Vec<fake_stripe::RecordedRequest> {
+    app.stripe
+        .requests_to("POST", "/v1/customers")
+        .into_iter()
+        .filter(|r| r.path == "/v1/customers")
+        .collect()
+}
+
 async fn list_apps_of(app: &TestApp, customer_id: &str) -> Vec<pb::CustomerAppData> {
     app.customer_apps
         .clone()
@@ -89,7 +98,7 @@ async fn checkout_to_webhook_sets_the_default_payment_method(app: TestApp) {
     assert_eq!(session.metadata["patron_customer_id"], session.customer_id);
 
     // What Stripe received, in Stripe's own parameter names.
-    let customers = app.stripe.requests_to("POST", "/v1/customers");
+    let customers = customer_creates(&app);
     assert_eq!(customers.len(), 1);
     assert!(
         customers[0]
@@ -101,7 +110,20 @@ async fn checkout_to_webhook_sets_the_default_payment_method(app: TestApp) {
         customers[0].param("metadata[patron_customer_id]"),
         Some(session.customer_id.as_str())
     );
-    assert_eq!(customers[0].param("email"), Some("acme@example.com"));
+    // The create carries only what never changes; the details follow in an update.
+    assert_eq!(customers[0].param("email"), None);
+    assert_eq!(customers[0].param("name"), None);
+    let updates = app.stripe.requests_to(
+        "POST",
+        &format!("/v1/customers/{}", session.stripe_customer_id),
+    );
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].param("email"), Some("acme@example.com"));
+    assert_eq!(updates[0].param("name"), Some("ACME, Inc."));
+    let at_stripe = app.stripe.customers(ACCOUNT);
+    assert_eq!(at_stripe.len(), 1);
+    assert_eq!(at_stripe[0]["email"], "acme@example.com");
+    assert_eq!(at_stripe[0]["name"], "ACME, Inc.");
     let sessions = app.stripe.requests_to("POST", "/v1/checkout/sessions");
     assert_eq!(sessions.len(), 1);
     let sent = &sessions[0];
@@ -218,11 +240,7 @@ async fn every_customer_branch_reuses_one_stripe_customer(app: TestApp) {
         assert_eq!(s.customer_id, first.customer_id);
         assert_eq!(s.stripe_customer_id, first.stripe_customer_id);
     }
-    assert_eq!(
-        app.stripe.requests_to("POST", "/v1/customers").len(),
-        1,
-        "one Stripe customer"
-    );
+    assert_eq!(customer_creates(&app).len(), 1, "one Stripe customer");
     assert_eq!(
         app.list_all(pb::ListCustomersRequest::default())
             .await
@@ -298,7 +316,7 @@ async fn every_customer_branch_reuses_one_stripe_customer(app: TestApp) {
         Code::FailedPrecondition,
         "STRIPE_CUSTOMER_NOT_FOUND",
     );
-    assert_eq!(app.stripe.requests_to("POST", "/v1/customers").len(), 1);
+    assert_eq!(customer_creates(&app).len(), 1);
 
     let listed = checkout
         .list_stripe_checkout_sessions(pb::ListStripeCheckoutSessionsRequest {
@@ -606,7 +624,7 @@ async fn stripe_errors_map_to_grpc_codes(app: TestApp) {
         .await
         .expect("retried")
         .into_inner();
-    let attempts = app.stripe.requests_to("POST", "/v1/customers");
+    let attempts = customer_creates(&app);
     let keys: std::collections::BTreeSet<_> = attempts
         .iter()
         .filter_map(|r| r.idempotency_key.clone())
@@ -693,6 +711,7 @@ async fn lost_responses_and_failed_commits_never_duplicate_the_stripe_customer(a
         app.stripe
             .requests_to("POST", "/v1/customers")
             .iter()
+            .filter(|r| r.path == "/v1/customers")
             .any(|r| r.replayed)
     );
 
@@ -744,6 +763,192 @@ async fn lost_responses_and_failed_commits_never_duplicate_the_stripe_customer(a
         .await
         .unwrap_err();
     assert_error(&status, Code::InvalidArgument, "REQUEST_ID_REUSED");
+}
+
+/// The whole call fails at Stripe (5xx until the deadline) after `fault` hit the first request
+/// to `path`.
+fn fail_stripe_until_deadline(app: &TestApp, path: &str, first: Fault) {
+    app.stripe.fail_next("POST", path, first);
+    for _ in 0..50 {
+        app.stripe.fail_next("POST", path, Fault::Status(500));
+    }
+}
+
+fn create_without_key(request_id: &str) -> pb::CreateStripeCheckoutSessionRequest {
+    let mut request = seed_request("unused");
+    request.customer = Some(pb::CheckoutCustomer {
+        customer: Some(pb::checkout_customer::Customer::Create(pb::Customer {
+            primary_email: "keyless@example.com".into(),
+            ..customer_with_subjects("Keyless", "", &["keyless-subject"])
+        })),
+    });
+    request.request_id = request_id.into();
+    request
+}
+
+async fn a_retry_after_a_stripe_failure_returns_the_customer_the_first_attempt_created(
+    app: TestApp,
+) {
+    install(&app).await;
+    let mut checkout = app.checkout.clone();
+    // The create has subject keys but no key: nothing but the request_id finds it again.
+    let request = create_without_key("keyless-1");
+    fail_stripe_until_deadline(&app, "/v1/checkout/sessions", Fault::Status(500));
+    let status = checkout
+        .create_stripe_checkout_session(with_timeout(request.clone(), Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{status:?}"
+    );
+    app.stripe.clear_faults();
+    let created = app.list_all(pb::ListCustomersRequest::default()).await;
+    assert_eq!(created.len(), 1, "the first attempt created the customer");
+
+    let session = checkout
+        .create_stripe_checkout_session(request.clone())
+        .await
+        .expect("the retry succeeds")
+        .into_inner();
+    assert_eq!(session.customer_id, created[0].id, "the same customer");
+    assert_eq!(
+        app.list_all(pb::ListCustomersRequest::default())
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.stripe.customers(ACCOUNT).len(),
+        1,
+        "one Stripe customer"
+    );
+    let replay = checkout
+        .create_stripe_checkout_session(request.clone())
+        .await
+        .expect("replay")
+        .into_inner();
+    assert_eq!(replay, session);
+
+    // The same request_id with another customer is still refused, naming the caller's id.
+    let mut changed = request;
+    if let Some(pb::CheckoutCustomer {
+        customer: Some(pb::checkout_customer::Customer::Create(c)),
+    }) = changed.customer.as_mut()
+    {
+        c.name = "Someone else".into();
+    }
+    let status = checkout
+        .create_stripe_checkout_session(changed)
+        .await
+        .unwrap_err();
+    let info = assert_error(&status, Code::InvalidArgument, "REQUEST_ID_REUSED");
+    assert_eq!(info["request_id"], "keyless-1");
+}
+
+async fn concurrent_creates_with_one_key_all_use_one_customer(app: TestApp) {
+    install(&app).await;
+    let calls: Vec<_> = (0..6)
+        .map(|i| {
+            let mut checkout = app.checkout.clone();
+            let mut request = seed_request("together");
+            request.request_id = format!("together-{i}");
+            tokio::spawn(async move {
+                checkout
+                    .create_stripe_checkout_session(with_timeout(request, Duration::from_secs(30)))
+                    .await
+            })
+        })
+        .collect();
+    let mut sessions = Vec::new();
+    for call in calls {
+        let session = call
+            .await
+            .expect("task")
+            .expect("every concurrent create succeeds")
+            .into_inner();
+        sessions.push(session);
+    }
+    let customers = app.list_all(pb::ListCustomersRequest::default()).await;
+    assert_eq!(customers.len(), 1, "one customer: {customers:?}");
+    for session in &sessions {
+        assert_eq!(session.customer_id, customers[0].id);
+        assert_eq!(session.stripe_customer_id, sessions[0].stripe_customer_id);
+    }
+    assert_eq!(
+        app.stripe.customers(ACCOUNT).len(),
+        1,
+        "one Stripe customer"
+    );
+    assert_eq!(list_apps_of(&app, &customers[0].id).await.len(), 1);
+}
+
+async fn a_renamed_customer_after_a_lost_stripe_response_keeps_its_one_stripe_customer(
+    app: TestApp,
+) {
+    install(&app).await;
+    let mut checkout = app.checkout.clone();
+    let created = app
+        .create(pb::Customer {
+            primary_email: "before@example.com".into(),
+            ..customer("Before", "renamed")
+        })
+        .await;
+    let mut request = seed_request("unused");
+    request.customer = Some(pb::CheckoutCustomer {
+        customer: Some(pb::checkout_customer::Customer::Id(created.id.clone())),
+    });
+    // Stripe creates the customer but the answer is lost, and Stripe then stays down until the
+    // call's deadline.
+    fail_stripe_until_deadline(&app, "/v1/customers", Fault::SucceedThenDrop);
+    let status = checkout
+        .create_stripe_checkout_session(with_timeout(request.clone(), Duration::from_secs(1)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded),
+        "{status:?}"
+    );
+    app.stripe.clear_faults();
+    assert_eq!(app.stripe.customers(ACCOUNT).len(), 1, "Stripe made one");
+
+    // The customer's name and email change before the next checkout.
+    app.customers
+        .clone()
+        .update_customer(pb::UpdateCustomerRequest {
+            customer: Some(pb::Customer {
+                id: created.id.clone(),
+                name: "After".into(),
+                primary_email: "after@example.com".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["name".into(), "primary_email".into()],
+            }),
+        })
+        .await
+        .expect("update");
+
+    let session = checkout
+        .create_stripe_checkout_session(request)
+        .await
+        .expect("the next checkout succeeds")
+        .into_inner();
+    let at_stripe = app.stripe.customers(ACCOUNT);
+    assert_eq!(at_stripe.len(), 1, "no second Stripe customer");
+    assert_eq!(at_stripe[0]["id"], session.stripe_customer_id.as_str());
+    assert_eq!(at_stripe[0]["name"], "After");
+    assert_eq!(at_stripe[0]["email"], "after@example.com");
+    let creates = customer_creates(&app);
+    assert!(
+        creates.iter().all(|r| r.status != 400),
+        "no idempotency_error: {:?}",
+        creates.iter().map(|r| &r.response_body).collect::<Vec<_>>()
+    );
+    assert!(
+        creates.iter().any(|r| r.replayed),
+        "the retry replayed the first create"
+    );
 }
 
 async fn webhooks_verify_signatures_and_the_newest_event_wins(app: TestApp) {
@@ -940,4 +1145,7 @@ on_both_databases!(
     stripe_errors_map_to_grpc_codes,
     lost_responses_and_failed_commits_never_duplicate_the_stripe_customer,
     webhooks_verify_signatures_and_the_newest_event_wins,
+    a_retry_after_a_stripe_failure_returns_the_customer_the_first_attempt_created,
+    concurrent_creates_with_one_key_all_use_one_customer,
+    a_renamed_customer_after_a_lost_stripe_response_keeps_its_one_stripe_customer,
 );

@@ -13,6 +13,8 @@ pub struct Model {
     /// The event's `created`, as Stripe sends it.
     pub event_created: i64,
     pub processed_at: i64,
+    /// The app's namespace.
+    pub namespace: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -313,6 +313,19 @@ fn injected_status(code: u16) -> ApiError {
     err
 }
 
+/// Stripe's 403 for a restricted key that lacks `permission`.
+fn permission_denied(key: &str, account: &str, permission: &str) -> ApiError {
+    ApiError {
+        status: 403,
+        ..ApiError::invalid(format!(
+            "The provided key '{}' does not have the required permissions for this endpoint on \
+             account '{account}'. Having the '{permission}' permission would allow this request \
+             to continue.",
+            mask_key(key)
+        ))
+    }
+}
+
 fn rate_limited(retry_after_secs: u64) -> ApiError {
     ApiError {
         status: 429,
@@ -353,6 +366,16 @@ async fn handle(
         Some(Fault::Status(code)) => Outcome::error(&injected_status(*code)),
         Some(Fault::RateLimited { retry_after_secs }) => {
             Outcome::error(&rate_limited(*retry_after_secs))
+        }
+        Some(Fault::PermissionDenied(permission)) => {
+            let key = incoming.api_key().unwrap_or_default();
+            let account = shared
+                .lock()
+                .keys
+                .get(&key)
+                .map(|info| info.account.clone())
+                .unwrap_or_default();
+            Outcome::error(&permission_denied(&key, &account, permission))
         }
         Some(Fault::Drop) => {
             conn.kill();

@@ -21,6 +21,10 @@ pub enum Fault {
         /// The `Retry-After` value in seconds.
         retry_after_secs: u64,
     },
+    /// Answer 403 as Stripe does for a restricted key without the permission the endpoint
+    /// needs (an `invalid_request_error` naming the masked key, the account and the
+    /// permission), doing nothing. The permission is e.g. `rak_customer_write`.
+    PermissionDenied(String),
     /// Wait this long, then handle the request normally.
     Delay(Duration),
     /// Close the connection without an answer, doing nothing.

@@ -722,6 +722,31 @@ async fn injected_rate_limit_and_server_errors() {
 }
 
 #[tokio::test]
+async fn a_permission_fault_answers_like_a_restricted_key_without_the_permission() {
+    let fake = fake().await;
+    fake.fail_next(
+        "POST",
+        "/v1/customers",
+        Fault::PermissionDenied("rak_customer_write".into()),
+    );
+    let r = post(&fake, "/v1/customers", "name=A").await;
+    assert_eq!(r.status, 403);
+    let error = &r.json()["error"];
+    assert_eq!(error["type"], "invalid_request_error");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("does not have the required permissions"),
+        "{message}"
+    );
+    assert!(message.contains("'rak_customer_write'"), "{message}");
+    assert!(message.contains(ACCOUNT), "{message}");
+    assert!(!message.contains(KEY), "the key is masked: {message}");
+    assert!(fake.customers(KEY).is_empty(), "nothing was done");
+    let r = post(&fake, "/v1/customers", "name=A").await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
 async fn succeed_then_drop_loses_the_response_but_creates_the_object() {
     let fake = fake().await;
     fake.fail_next("POST", "/v1/customers", Fault::SucceedThenDrop);
