@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod checkout;
+pub mod clock;
 pub mod customer;
 pub mod error;
 pub mod event;
