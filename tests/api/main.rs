@@ -9,6 +9,7 @@ mod customers_create;
 mod customers_list;
 mod customers_update_delete;
 mod observability;
+mod overload;
 mod security;
 mod server;
 mod stripe_apps;
