@@ -181,6 +181,38 @@ async fn a_saturated_server_sheds_with_retry_info_and_health_still_answers(backe
     app.create(customer("After", "after")).await;
 }
 
+async fn a_call_that_waits_past_the_pool_acquire_timeout_is_unavailable(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.db_max_connections = 1;
+        s.limits.db_acquire_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let blocker = WriteBlocker::hold(&app, backend).await;
+    // Two writers, one connection (PostgreSQL: the pool's only one; SQLite: the one writer): the
+    // one that gets it waits for the lock, the other gives up on the pool.
+    let spawn = |key: &'static str| {
+        let mut client = app.customers.clone();
+        tokio::spawn(async move { client.create_customer(create_request(key)).await })
+    };
+    let (mut a, mut b) = (spawn("writer-a"), spawn("writer-b"));
+    let (first, other) = tokio::time::timeout(Duration::from_secs(3), async {
+        tokio::select! {
+            r = &mut a => (r, b),
+            r = &mut b => (r, a),
+        }
+    })
+    .await
+    .expect("one call gives up well before its deadline");
+    let status = first.expect("task").unwrap_err();
+    assert_error(&status, Code::Unavailable, "UNAVAILABLE");
+    assert!(status.get_error_details().retry_info().is_some());
+    blocker.release().await;
+    other
+        .await
+        .expect("task")
+        .expect("the waiting call completes once the lock is released");
+}
+
 async fn oversize_requests_are_resource_exhausted_and_store_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let huge = customer(&"x".repeat(2 * 1024 * 1024), "huge");
@@ -300,6 +332,7 @@ async fn api_keys_file_changes_are_picked_up_and_a_broken_file_keeps_the_keys(ba
 per_backend!(
     a_call_past_the_default_deadline_is_deadline_exceeded,
     a_saturated_server_sheds_with_retry_info_and_health_still_answers,
+    a_call_that_waits_past_the_pool_acquire_timeout_is_unavailable,
     oversize_requests_are_resource_exhausted_and_store_nothing,
     api_keys_file_changes_are_picked_up_and_a_broken_file_keeps_the_keys,
 );
