@@ -89,6 +89,10 @@ pub struct SettingsInput {
     /// Long-lived streams (health Watch, reflection) open at once.
     #[arg(long, env = "PATRON_MAX_OPEN_STREAMS", global = true)]
     pub max_open_streams: Option<usize>,
+    /// Milliseconds a call waits in line for a free slot when the server is at
+    /// max-concurrent-calls, before it is refused (0: refused at once).
+    #[arg(long, env = "PATRON_CALL_QUEUE_MS", global = true)]
+    pub call_queue_ms: Option<u64>,
     /// Deadline (milliseconds) of calls that send no grpc-timeout; DEADLINE_EXCEEDED when hit.
     #[arg(long, env = "PATRON_DEFAULT_DEADLINE_MS", global = true)]
     pub default_deadline_ms: Option<u64>,
@@ -286,6 +290,9 @@ pub struct Limits {
     pub max_concurrent_calls: usize,
     /// Long-lived streams (health Watch, reflection) open at once.
     pub max_open_streams: usize,
+    /// How long a call waits for a free slot when `max_concurrent_calls` are running, before it is
+    /// refused (zero: refused at once).
+    pub call_queue_wait: Duration,
     /// Deadline of calls without grpc-timeout.
     pub default_deadline: Duration,
     /// Largest request message (every RPC but IngestEvents).
@@ -306,6 +313,7 @@ impl Default for Limits {
             grpc_max_concurrent_streams: 100,
             max_concurrent_calls: 512,
             max_open_streams: 100,
+            call_queue_wait: Duration::from_millis(500),
             default_deadline: Duration::from_secs(20),
             max_request_bytes: 1024 * 1024,
             max_events_request_bytes: 16 * 1024 * 1024,
@@ -492,6 +500,10 @@ impl Settings {
                 .max_open_streams
                 .or(file.max_open_streams)
                 .unwrap_or(defaults.max_open_streams),
+            call_queue_wait: input
+                .call_queue_ms
+                .or(file.call_queue_ms)
+                .map_or(defaults.call_queue_wait, millis),
             default_deadline: input
                 .default_deadline_ms
                 .or(file.default_deadline_ms)

@@ -43,6 +43,7 @@ pub struct LimitLayer {
     calls: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     default_deadline: Duration,
+    queue_wait: Duration,
     /// Turns true when open streams must end (shutdown).
     streams_end: watch::Receiver<bool>,
 }
@@ -54,6 +55,7 @@ impl LimitLayer {
             calls: Arc::new(Semaphore::new(limits.max_concurrent_calls)),
             streams: Arc::new(Semaphore::new(limits.max_open_streams)),
             default_deadline: limits.default_deadline,
+            queue_wait: limits.call_queue_wait,
             streams_end,
         }
     }
@@ -123,23 +125,32 @@ where
                 Ok(response.map(|body| Body::new(UntilShutdown::new(body, permit, end))))
             });
         }
-        let Ok(permit) = Arc::clone(&self.limits.calls).try_acquire_owned() else {
-            return refuse(status::overloaded("concurrent calls"));
-        };
         let timeout = request
             .headers()
             .get("grpc-timeout")
             .and_then(|v| v.to_str().ok())
             .and_then(parse_grpc_timeout)
             .unwrap_or(self.limits.default_deadline);
-        request.extensions_mut().insert(CallDeadline {
-            started: tokio::time::Instant::now(),
-            timeout,
-        });
+        let started = tokio::time::Instant::now();
+        request
+            .extensions_mut()
+            .insert(CallDeadline { started, timeout });
+        let calls = Arc::clone(&self.limits.calls);
+        let queue_wait = self.limits.queue_wait.min(timeout);
+        // The handler's future does nothing until polled: it runs only once a slot is taken.
         let future = self.inner.call(request);
         Box::pin(async move {
+            let permit = match Arc::clone(&calls).try_acquire_owned() {
+                Ok(permit) => permit,
+                // Saturated: wait briefly in line (FIFO), then shed.
+                Err(_) => match tokio::time::timeout(queue_wait, calls.acquire_owned()).await {
+                    Ok(Ok(permit)) => permit,
+                    _ => return Ok(status::overloaded("concurrent calls").into_http()),
+                },
+            };
             let _permit = permit;
-            match tokio::time::timeout(timeout, future).await {
+            let left = timeout.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, future).await {
                 Ok(Ok(response)) if has_code(&response, tonic::Code::OutOfRange) => {
                     // tonic's "decoded message length too large".
                     Ok(status::message_too_large().into_http())

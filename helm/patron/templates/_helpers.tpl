@@ -154,6 +154,7 @@ PATRON_INSECURE_NO_AUTH: "true"
 PATRON_API_KEYS_POLL_SECS: {{ $c.apiKeysPollSecs | int | toString | quote }}
 PATRON_GRPC_MAX_CONCURRENT_STREAMS: {{ $c.grpcMaxConcurrentStreams | int | toString | quote }}
 PATRON_MAX_CONCURRENT_CALLS: {{ $c.maxConcurrentCalls | int | toString | quote }}
+PATRON_CALL_QUEUE_MS: {{ $c.callQueueMs | int | toString | quote }}
 PATRON_MAX_OPEN_STREAMS: {{ $c.maxOpenStreams | int | toString | quote }}
 PATRON_DEFAULT_DEADLINE_MS: {{ $c.defaultDeadlineMs | int | toString | quote }}
 PATRON_MAX_REQUEST_BYTES: {{ $c.maxRequestBytes | int | toString | quote }}
