@@ -1,9 +1,10 @@
 //! Overload protection in front of every service (a tower layer inside `observe`): degrade, don't
 //! collapse.
 //!
-//! - Calls: at most `max_concurrent_calls` at once; one more is refused at once with
-//!   RESOURCE_EXHAUSTED and RetryInfo (shedding instead of queueing keeps latency and memory
-//!   bounded). Each call gets a deadline, the caller's `grpc-timeout` or the default one, and is
+//! - Calls: at most `max_concurrent_calls` at once; one more waits in line for a slot at most
+//!   `call_queue_wait`, then is refused with RESOURCE_EXHAUSTED and RetryInfo (shedding instead
+//!   of queueing without bound keeps latency and memory bounded; the short wait keeps a client
+//!   that retries at once from turning the CPUs into a rejection loop). Each call gets a deadline, the caller's `grpc-timeout` or the default one, and is
 //!   stopped with DEADLINE_EXCEEDED when it runs out (`grpc::deadline` reads the same deadline).
 //! - Long-lived streams (health Watch, reflection): at most `max_open_streams`, and each one ends
 //!   with UNAVAILABLE when the server shuts down, so none holds the shutdown.
