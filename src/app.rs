@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -26,8 +27,6 @@ use crate::grpc::pb::subject_service_server::SubjectServiceServer;
 use crate::grpc::subjects::SubjectApi;
 use tonic::service::interceptor::InterceptedService;
 
-/// Largest IngestEvents request accepted.
-const MAX_EVENT_BATCH_BYTES: usize = 64 * 1024 * 1024;
 use crate::grpc::customers::CustomerApi;
 use crate::grpc::pb::app_service_server::AppServiceServer;
 use crate::grpc::pb::customer_app_service_server::CustomerAppServiceServer;
@@ -75,6 +74,23 @@ impl ShutdownHandle {
     }
 }
 
+/// Asks a running application to re-read its API keys file (SIGHUP).
+#[derive(Clone, Debug)]
+pub struct ReloadHandle(Option<Arc<Notify>>);
+
+impl ReloadHandle {
+    /// Re-reads the API keys file now (logs the outcome); without a file, logs that there is
+    /// nothing to reload.
+    pub fn reload(&self) {
+        match &self.0 {
+            Some(notify) => notify.notify_one(),
+            None => tracing::info!(
+                "no API keys file configured (PATRON_API_KEYS_FILE): nothing to reload"
+            ),
+        }
+    }
+}
+
 /// A started server with its bound addresses.
 pub struct Application {
     grpc_addr: SocketAddr,
@@ -85,6 +101,7 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
     store: Store,
     grace: Duration,
+    reload: ReloadHandle,
 }
 
 /// Connects to the database and applies migrations if asked to.
@@ -92,7 +109,8 @@ pub async fn open_store(settings: &Settings, migrate: bool) -> Result<Store, Sta
     let pool = PoolSettings {
         max_connections: settings.db_max_connections,
         customer_cache_entries: settings.customer_cache_entries,
-        ..PoolSettings::default()
+        acquire_timeout: settings.limits.db_acquire_timeout,
+        statement_timeout: settings.limits.db_statement_timeout,
     };
     let store = Store::connect(&settings.database_url, &pool)
         .await
@@ -195,48 +213,102 @@ impl Application {
             .build_v1alpha()
             .map_err(|e| StartError::Reflection(e.to_string()))?;
 
-        let auth = Auth::new(settings.api_keys.clone());
+        let mut background = Vec::new();
+        let auth = Auth::with_file_keys(
+            settings.api_keys.clone(),
+            settings.api_keys_file.as_ref().map(|f| f.keys.clone()),
+        );
         if !auth.is_required() {
             tracing::warn!(
                 "no API keys configured: every call acts for namespace \"default\" without \
                  authentication (allowed on loopback listeners or with --insecure-no-auth)"
             );
         }
-        let customers = CustomerServiceServer::with_interceptor(
-            CustomerApi::new(services.customers.clone()),
+        let limits = &settings.limits;
+        // Every RPC takes small requests except IngestEvents (a batch of up to 1000 events).
+        let (small, large, out) = (
+            limits.max_request_bytes,
+            limits.max_events_request_bytes,
+            limits.max_response_bytes,
+        );
+        let customers = InterceptedService::new(
+            CustomerServiceServer::new(CustomerApi::new(services.customers.clone()))
+                .max_decoding_message_size(small)
+                .max_encoding_message_size(out),
             auth.clone(),
         );
-        let apps =
-            AppServiceServer::with_interceptor(AppApi::new(services.apps.clone()), auth.clone());
-        let customer_apps = CustomerAppServiceServer::with_interceptor(
-            CustomerAppApi::new(services.customer_apps.clone()),
+        let apps = InterceptedService::new(
+            AppServiceServer::new(AppApi::new(services.apps.clone()))
+                .max_decoding_message_size(small)
+                .max_encoding_message_size(out),
             auth.clone(),
         );
-        let subjects = SubjectServiceServer::with_interceptor(
-            SubjectApi::new(services.subjects.clone()),
+        let customer_apps = InterceptedService::new(
+            CustomerAppServiceServer::new(CustomerAppApi::new(services.customer_apps.clone()))
+                .max_decoding_message_size(small)
+                .max_encoding_message_size(out),
             auth.clone(),
         );
-        // A full batch is 1000 events of up to 1 MiB data each; allow large requests here.
+        let subjects = InterceptedService::new(
+            SubjectServiceServer::new(SubjectApi::new(services.subjects.clone()))
+                .max_decoding_message_size(small)
+                .max_encoding_message_size(out),
+            auth.clone(),
+        );
         let events = InterceptedService::new(
             EventServiceServer::new(EventApi::new(services.events.clone()))
-                .max_decoding_message_size(MAX_EVENT_BATCH_BYTES),
+                .max_decoding_message_size(large)
+                .max_encoding_message_size(out),
             auth.clone(),
         );
-        let checkout = StripeCheckoutServiceServer::with_interceptor(
-            CheckoutApi::new(services.checkout.clone()),
+        let checkout = InterceptedService::new(
+            StripeCheckoutServiceServer::new(CheckoutApi::new(services.checkout.clone()))
+                .max_decoding_message_size(small)
+                .max_encoding_message_size(out),
             auth.clone(),
         );
+        let health_service = health_service
+            .max_decoding_message_size(small)
+            .max_encoding_message_size(out);
+        let reflection_v1 = reflection_v1
+            .max_decoding_message_size(small)
+            .max_encoding_message_size(out);
+        let reflection_v1alpha = reflection_v1alpha
+            .max_decoding_message_size(small)
+            .max_encoding_message_size(out);
 
+        let reload = match &settings.api_keys_file {
+            Some(file) => {
+                let notify = Arc::new(Notify::new());
+                let seen = std::fs::read_to_string(&file.path).ok();
+                background.push(tokio::spawn(watch_api_keys(
+                    auth.clone(),
+                    file.path.clone(),
+                    settings.api_keys_poll,
+                    Arc::clone(&notify),
+                    seen,
+                )));
+                ReloadHandle(Some(notify))
+            }
+            None => ReloadHandle(None),
+        };
+
+        // Long-lived streams end once health says NOT_SERVING, so they never hold the shutdown.
+        let (streams_end_tx, streams_end_rx) = watch::channel(false);
         let grpc_shutdown = {
             let reporter = reporter.clone();
             let rx = shutdown_rx.clone();
             async move {
                 stopped(rx).await;
                 set_all(&reporter, ServingStatus::NotServing).await;
+                let _ = streams_end_tx.send(true);
                 tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
             }
         };
-        let mut builder = Server::builder().layer(crate::grpc::observe::ObserveLayer);
+        let mut builder = Server::builder()
+            .max_concurrent_streams(limits.grpc_max_concurrent_streams)
+            .layer(crate::grpc::observe::ObserveLayer)
+            .layer(crate::grpc::limit::LimitLayer::new(limits, streams_end_rx));
         if let Some(tls) = &settings.tls {
             let read = |path: &std::path::Path| {
                 std::fs::read(path)
@@ -267,14 +339,15 @@ impl Application {
             stopped(shutdown_rx.clone()),
         ));
 
-        let background = vec![
-            tokio::spawn(watch_database(
-                store.clone(),
-                reporter.clone(),
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(purge_idempotency_records(store.clone(), shutdown_rx)),
-        ];
+        background.push(tokio::spawn(watch_database(
+            store.clone(),
+            reporter.clone(),
+            shutdown_rx.clone(),
+        )));
+        background.push(tokio::spawn(purge_idempotency_records(
+            store.clone(),
+            shutdown_rx,
+        )));
 
         let scheme = if settings.tls.is_some() {
             "TLS"
@@ -292,7 +365,13 @@ impl Application {
             background,
             store,
             grace: settings.shutdown_timeout,
+            reload,
         })
+    }
+
+    /// A handle that makes the server re-read its API keys file.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        self.reload.clone()
     }
 
     /// The bound gRPC address.
@@ -362,6 +441,66 @@ async fn watch_database(store: Store, reporter: HealthReporter, shutdown: watch:
             } else {
                 tracing::error!("database unreachable: NOT_SERVING");
                 set_all(&reporter, ServingStatus::NotServing).await;
+            }
+        }
+    }
+}
+
+/// Re-reads the API keys file on `reload` (SIGHUP) and whenever its content changed (checked every
+/// `poll`; a Kubernetes Secret volume swaps the file behind a symlink). A file that cannot be read
+/// or parsed keeps the previous keys and is logged once per distinct content (and on each SIGHUP).
+async fn watch_api_keys(
+    auth: Auth,
+    path: std::path::PathBuf,
+    poll: Duration,
+    reload: Arc<Notify>,
+    mut applied: Option<String>,
+) {
+    let mut refused: Option<Result<String, String>> = None;
+    loop {
+        let forced = tokio::select! {
+            () = reload.notified() => true,
+            () = tokio::time::sleep(poll), if !poll.is_zero() => false,
+        };
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(text) => text,
+            Err(e) => {
+                let failure = Err(e.to_string());
+                if forced || refused.as_ref() != Some(&failure) {
+                    tracing::error!(
+                        path = %path.display(),
+                        error = %e,
+                        "cannot read the API keys file: keeping the previous keys"
+                    );
+                }
+                refused = Some(failure);
+                continue;
+            }
+        };
+        if !forced && applied.as_deref() == Some(text.as_str()) {
+            continue;
+        }
+        match crate::config::parse_api_keys(crate::config::API_KEYS_FILE_SETTING, &text) {
+            Ok(keys) => {
+                tracing::info!(
+                    path = %path.display(),
+                    keys = keys.len(),
+                    "API keys reloaded"
+                );
+                auth.replace_file_keys(keys);
+                applied = Some(text);
+                refused = None;
+            }
+            Err(e) => {
+                let failure = Ok(text);
+                if forced || refused.as_ref() != Some(&failure) {
+                    tracing::error!(
+                        path = %path.display(),
+                        error = %e,
+                        "the API keys file does not parse: keeping the previous keys"
+                    );
+                }
+                refused = Some(failure);
             }
         }
     }

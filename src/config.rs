@@ -76,6 +76,41 @@ pub struct SettingsInput {
     /// TLS private key (PEM) for the gRPC listener.
     #[arg(long, env = "PATRON_TLS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
+    /// Seconds between checks of the API keys file for changes (0: only on SIGHUP).
+    #[arg(long, env = "PATRON_API_KEYS_POLL_SECS", global = true)]
+    pub api_keys_poll_secs: Option<u64>,
+    /// HTTP/2 streams (concurrent calls) one connection may open.
+    #[arg(long, env = "PATRON_GRPC_MAX_CONCURRENT_STREAMS", global = true)]
+    pub grpc_max_concurrent_streams: Option<u32>,
+    /// gRPC calls served at once by the process; more are refused at once with
+    /// RESOURCE_EXHAUSTED and RetryInfo (health checks are never refused).
+    #[arg(long, env = "PATRON_MAX_CONCURRENT_CALLS", global = true)]
+    pub max_concurrent_calls: Option<usize>,
+    /// Long-lived streams (health Watch, reflection) open at once.
+    #[arg(long, env = "PATRON_MAX_OPEN_STREAMS", global = true)]
+    pub max_open_streams: Option<usize>,
+    /// Milliseconds a call waits in line for a free slot when the server is at
+    /// max-concurrent-calls, before it is refused (0: refused at once).
+    #[arg(long, env = "PATRON_CALL_QUEUE_MS", global = true)]
+    pub call_queue_ms: Option<u64>,
+    /// Deadline (milliseconds) of calls that send no grpc-timeout; DEADLINE_EXCEEDED when hit.
+    #[arg(long, env = "PATRON_DEFAULT_DEADLINE_MS", global = true)]
+    pub default_deadline_ms: Option<u64>,
+    /// Largest request message of every RPC except IngestEvents (bytes).
+    #[arg(long, env = "PATRON_MAX_REQUEST_BYTES", global = true)]
+    pub max_request_bytes: Option<usize>,
+    /// Largest IngestEvents request message (bytes).
+    #[arg(long, env = "PATRON_MAX_EVENTS_REQUEST_BYTES", global = true)]
+    pub max_events_request_bytes: Option<usize>,
+    /// Largest response message (bytes).
+    #[arg(long, env = "PATRON_MAX_RESPONSE_BYTES", global = true)]
+    pub max_response_bytes: Option<usize>,
+    /// PostgreSQL statement_timeout of every pool connection, milliseconds (0: none).
+    #[arg(long, env = "PATRON_DB_STATEMENT_TIMEOUT_MS", global = true)]
+    pub db_statement_timeout_ms: Option<u64>,
+    /// How long a call waits for a database connection, milliseconds; then UNAVAILABLE.
+    #[arg(long, env = "PATRON_DB_ACQUIRE_TIMEOUT_MS", global = true)]
+    pub db_acquire_timeout_ms: Option<u64>,
 }
 
 /// A configured API key: the namespace it acts for and the SHA-256 digest of the key.
@@ -147,6 +182,9 @@ pub fn parse_api_keys(setting: &str, text: &str) -> Result<Vec<ApiKeyDigest>, Co
     }
     Ok(keys)
 }
+
+/// The API keys file setting, as flag and environment variable.
+pub const API_KEYS_FILE_SETTING: &str = "--api-keys-file (PATRON_API_KEYS_FILE)";
 
 /// TLS certificate and key files of the gRPC listener.
 #[derive(Clone, Debug)]
@@ -225,6 +263,65 @@ pub struct Settings {
     pub insecure_no_auth: bool,
     /// TLS for gRPC.
     pub tls: Option<TlsFiles>,
+    /// The API keys file: re-read on SIGHUP and when its content changes (`api_keys` holds the
+    /// inline keys only).
+    pub api_keys_file: Option<ApiKeysFile>,
+    /// How often the API keys file is checked for changes (zero: only on SIGHUP).
+    pub api_keys_poll: Duration,
+    /// Overload protection and message sizes.
+    pub limits: Limits,
+}
+
+/// The API keys file and the keys it held at start.
+#[derive(Clone, Debug)]
+pub struct ApiKeysFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Its keys when the settings were resolved.
+    pub keys: Vec<ApiKeyDigest>,
+}
+
+/// Overload protection: concurrency, deadlines, message sizes, database timeouts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// HTTP/2 streams per connection.
+    pub grpc_max_concurrent_streams: u32,
+    /// gRPC calls served at once (health checks excluded).
+    pub max_concurrent_calls: usize,
+    /// Long-lived streams (health Watch, reflection) open at once.
+    pub max_open_streams: usize,
+    /// How long a call waits for a free slot when `max_concurrent_calls` are running, before it is
+    /// refused (zero: refused at once).
+    pub call_queue_wait: Duration,
+    /// Deadline of calls without grpc-timeout.
+    pub default_deadline: Duration,
+    /// Largest request message (every RPC but IngestEvents).
+    pub max_request_bytes: usize,
+    /// Largest IngestEvents request message.
+    pub max_events_request_bytes: usize,
+    /// Largest response message.
+    pub max_response_bytes: usize,
+    /// PostgreSQL statement_timeout (zero: none).
+    pub db_statement_timeout: Duration,
+    /// Wait for a database connection.
+    pub db_acquire_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            grpc_max_concurrent_streams: 100,
+            max_concurrent_calls: 512,
+            max_open_streams: 100,
+            call_queue_wait: Duration::from_millis(500),
+            default_deadline: Duration::from_secs(20),
+            max_request_bytes: 1024 * 1024,
+            max_events_request_bytes: 16 * 1024 * 1024,
+            max_response_bytes: 4 * 1024 * 1024,
+            db_statement_timeout: Duration::from_secs(15),
+            db_acquire_timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// A setting that cannot be used.
@@ -289,6 +386,9 @@ impl Settings {
             api_keys: Vec::new(),
             insecure_no_auth: false,
             tls: None,
+            api_keys_file: None,
+            api_keys_poll: Duration::ZERO,
+            limits: Limits::default(),
             grpc_addr: addr(
                 "--grpc-addr (PATRON_GRPC_ADDR)",
                 grpc.as_deref().unwrap_or(DEFAULT_GRPC_ADDR),
@@ -375,12 +475,66 @@ impl Settings {
         {
             api_keys.extend(parse_api_keys("--api-keys (PATRON_API_KEYS)", &text)?);
         }
-        if let Some(path) = input.api_keys_file.or(file.api_keys_file) {
-            let setting = "--api-keys-file (PATRON_API_KEYS_FILE)";
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| error(setting, format!("cannot read {}: {e}", path.display())))?;
-            api_keys.extend(parse_api_keys(setting, &text)?);
-        }
+        let api_keys_file = match input.api_keys_file.or(file.api_keys_file) {
+            Some(path) => {
+                let setting = API_KEYS_FILE_SETTING;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| error(setting, format!("cannot read {}: {e}", path.display())))?;
+                let keys = parse_api_keys(setting, &text)?;
+                Some(ApiKeysFile { path, keys })
+            }
+            None => None,
+        };
+        let defaults = Limits::default();
+        let millis = Duration::from_millis;
+        let limits = Limits {
+            grpc_max_concurrent_streams: input
+                .grpc_max_concurrent_streams
+                .or(file.grpc_max_concurrent_streams)
+                .unwrap_or(defaults.grpc_max_concurrent_streams),
+            max_concurrent_calls: input
+                .max_concurrent_calls
+                .or(file.max_concurrent_calls)
+                .unwrap_or(defaults.max_concurrent_calls),
+            max_open_streams: input
+                .max_open_streams
+                .or(file.max_open_streams)
+                .unwrap_or(defaults.max_open_streams),
+            call_queue_wait: input
+                .call_queue_ms
+                .or(file.call_queue_ms)
+                .map_or(defaults.call_queue_wait, millis),
+            default_deadline: input
+                .default_deadline_ms
+                .or(file.default_deadline_ms)
+                .map_or(defaults.default_deadline, millis),
+            max_request_bytes: input
+                .max_request_bytes
+                .or(file.max_request_bytes)
+                .unwrap_or(defaults.max_request_bytes),
+            max_events_request_bytes: input
+                .max_events_request_bytes
+                .or(file.max_events_request_bytes)
+                .unwrap_or(defaults.max_events_request_bytes),
+            max_response_bytes: input
+                .max_response_bytes
+                .or(file.max_response_bytes)
+                .unwrap_or(defaults.max_response_bytes),
+            db_statement_timeout: input
+                .db_statement_timeout_ms
+                .or(file.db_statement_timeout_ms)
+                .map_or(defaults.db_statement_timeout, millis),
+            db_acquire_timeout: input
+                .db_acquire_timeout_ms
+                .or(file.db_acquire_timeout_ms)
+                .map_or(defaults.db_acquire_timeout, millis),
+        };
+        let api_keys_poll = Duration::from_secs(
+            input
+                .api_keys_poll_secs
+                .or(file.api_keys_poll_secs)
+                .unwrap_or(2),
+        );
         let tls = match (
             input.tls_cert.or(file.tls_cert),
             input.tls_key.or(file.tls_key),
@@ -401,6 +555,9 @@ impl Settings {
             api_keys,
             insecure_no_auth: input.insecure_no_auth || file.insecure_no_auth,
             tls,
+            api_keys_file,
+            api_keys_poll,
+            limits,
             ..settings
         };
         settings.validate()
@@ -431,7 +588,12 @@ impl Settings {
             }
         }
         let loopback = self.grpc_addr.ip().is_loopback() && self.http_addr.ip().is_loopback();
-        if self.api_keys.is_empty() && !loopback && !self.insecure_no_auth {
+        let no_keys = self.api_keys.is_empty()
+            && self
+                .api_keys_file
+                .as_ref()
+                .is_none_or(|f| f.keys.is_empty());
+        if no_keys && !loopback && !self.insecure_no_auth {
             return Err(error(
                 "--api-keys (PATRON_API_KEYS)",
                 "required when listening on a non-loopback address (or pass --insecure-no-auth)",
@@ -442,6 +604,51 @@ impl Settings {
                 "--db-max-connections (PATRON_DB_MAX_CONNECTIONS)",
                 "must be at least 1",
             ));
+        }
+        let l = &self.limits;
+        for (setting, value) in [
+            (
+                "--grpc-max-concurrent-streams (PATRON_GRPC_MAX_CONCURRENT_STREAMS)",
+                u64::from(l.grpc_max_concurrent_streams),
+            ),
+            (
+                "--max-concurrent-calls (PATRON_MAX_CONCURRENT_CALLS)",
+                l.max_concurrent_calls as u64,
+            ),
+            (
+                "--max-open-streams (PATRON_MAX_OPEN_STREAMS)",
+                l.max_open_streams as u64,
+            ),
+            (
+                "--default-deadline-ms (PATRON_DEFAULT_DEADLINE_MS)",
+                u64::try_from(l.default_deadline.as_millis()).unwrap_or(u64::MAX),
+            ),
+            (
+                "--db-acquire-timeout-ms (PATRON_DB_ACQUIRE_TIMEOUT_MS)",
+                u64::try_from(l.db_acquire_timeout.as_millis()).unwrap_or(u64::MAX),
+            ),
+        ] {
+            if value == 0 {
+                return Err(error(setting, "must be at least 1"));
+            }
+        }
+        for (setting, value) in [
+            (
+                "--max-request-bytes (PATRON_MAX_REQUEST_BYTES)",
+                l.max_request_bytes,
+            ),
+            (
+                "--max-events-request-bytes (PATRON_MAX_EVENTS_REQUEST_BYTES)",
+                l.max_events_request_bytes,
+            ),
+            (
+                "--max-response-bytes (PATRON_MAX_RESPONSE_BYTES)",
+                l.max_response_bytes,
+            ),
+        ] {
+            if value < 1024 {
+                return Err(error(setting, "must be at least 1024 bytes"));
+            }
         }
         Ok(self)
     }
@@ -463,6 +670,9 @@ impl Settings {
             api_keys: Vec::new(),
             insecure_no_auth: false,
             tls: None,
+            api_keys_file: None,
+            api_keys_poll: Duration::from_secs(2),
+            limits: Limits::default(),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The HTTP listener: Stripe webhooks, Prometheus /metrics and /healthz.
+//! The HTTP listener: Stripe webhooks, Prometheus /metrics, and the probes: /livez (the process
+//! is alive and serving; never looks at the database) and /readyz (= /healthz: the database
+//! answers).
 
 use std::future::Future;
 
@@ -20,11 +22,19 @@ struct HttpState {
     webhooks: Webhooks,
 }
 
-async fn healthz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
+/// How long readiness waits for the database (less than a probe's usual 2 s timeout).
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1500);
+
+async fn readyz(State(state): State<HttpState>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n"),
+        Ok(Err(_)) | Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n"),
     }
+}
+
+/// Liveness: answering at all is the proof; a database outage must not restart the process.
+async fn livez() -> (StatusCode, &'static str) {
+    (StatusCode::OK, "alive\n")
 }
 
 async fn metrics(
@@ -99,7 +109,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(readyz))
+        .route("/readyz", get(readyz))
+        .route("/livez", get(livez))
         .route("/metrics", get(metrics))
         .route(
             "/webhooks/stripe/{app_id}",

@@ -81,8 +81,24 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
+/// SIGHUP, installed before the server starts: from then on SIGHUP never stops the process (its
+/// default action would); each one re-reads the API keys file.
+#[cfg(unix)]
+fn reload_signal() -> Option<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(hup) => Some(hup),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot handle SIGHUP: API keys reload only by file change");
+            None
+        }
+    }
+}
+
 async fn serve(settings: Settings) -> ExitCode {
     let signal = shutdown_signal();
+    #[cfg(unix)]
+    let hangup = reload_signal();
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -91,6 +107,16 @@ async fn serve(settings: Settings) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(unix)]
+    if let Some(mut hangup) = hangup {
+        let reload = app.reload_handle();
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: re-reading the API keys file");
+                reload.reload();
+            }
+        });
+    }
     let shutdown = app.shutdown_handle();
     tokio::spawn(async move {
         signal.await;
@@ -147,7 +173,12 @@ async fn main() -> ExitCode {
     };
     let _telemetry = patron::telemetry::init(settings.log_format);
     match cli.command {
-        Some(Command::Migrate) => migrate(settings).await,
+        Some(Command::Migrate) => {
+            // Migrations may legitimately run longer than any call's statement.
+            let mut settings = settings;
+            settings.limits.db_statement_timeout = std::time::Duration::ZERO;
+            migrate(settings).await
+        }
         _ => serve(settings).await,
     }
 }

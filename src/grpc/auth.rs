@@ -5,8 +5,11 @@
 //! Keys are configured as SHA-256 digests. The presented key is hashed and compared with every
 //! configured digest in constant time, without stopping at a match, so timing reveals neither
 //! which key matched nor how much of a digest did.
+//!
+//! The keys of the API keys file can be swapped while serving (`reload`): SIGHUP and a poll of the
+//! file's content re-read it; a file that does not parse keeps the previous keys.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use sha2::{Digest, Sha256};
 use tonic::service::Interceptor;
@@ -18,7 +21,14 @@ use crate::domain::Namespace;
 /// The interceptor.
 #[derive(Clone, Debug)]
 pub struct Auth {
-    keys: Arc<[ApiKeyDigest]>,
+    /// Keys given inline (PATRON_API_KEYS): fixed for the life of the process.
+    fixed: Arc<[ApiKeyDigest]>,
+    /// Keys of the API keys file: swapped whole on reload (the lock is held only to clone or
+    /// replace the Arc, never across an await).
+    reloadable: Arc<RwLock<Arc<[ApiKeyDigest]>>>,
+    /// Fixed at start: a reload that empties the file revokes every key, it never turns
+    /// authentication off.
+    required: bool,
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -36,12 +46,32 @@ impl Auth {
     /// Authentication with these keys; with none, every call acts for the `default` namespace
     /// (the configuration allows that only on loopback listeners or with --insecure-no-auth).
     pub fn new(keys: Vec<ApiKeyDigest>) -> Self {
-        Self { keys: keys.into() }
+        Self::with_file_keys(keys, None)
+    }
+
+    /// Authentication with fixed keys and, when a keys file is configured, its current keys.
+    /// With a file, calls always need a key, even while the file holds none.
+    pub fn with_file_keys(fixed: Vec<ApiKeyDigest>, file: Option<Vec<ApiKeyDigest>>) -> Self {
+        let required = !fixed.is_empty() || file.is_some();
+        Self {
+            fixed: fixed.into(),
+            reloadable: Arc::new(RwLock::new(file.unwrap_or_default().into())),
+            required,
+        }
     }
 
     /// Whether calls need a key.
     pub fn is_required(&self) -> bool {
-        !self.keys.is_empty()
+        self.required
+    }
+
+    /// Replaces the keys of the API keys file (every clone of this Auth sees them at once).
+    pub fn replace_file_keys(&self, keys: Vec<ApiKeyDigest>) {
+        let mut current = self
+            .reloadable
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *current = keys.into();
     }
 
     /// The namespace of a presented `authorization` header value.
@@ -51,8 +81,14 @@ impl Auth {
             return None;
         }
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let reloadable = Arc::clone(
+            &self
+                .reloadable
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         let mut found: Option<&str> = None;
-        for configured in self.keys.iter() {
+        for configured in self.fixed.iter().chain(reloadable.iter()) {
             if constant_time_eq(&digest, &configured.digest) && found.is_none() {
                 found = Some(&configured.namespace);
             }
@@ -113,5 +149,29 @@ mod tests {
             !entry_a.contains(&key_a),
             "the entry holds the digest, not the key"
         );
+    }
+
+    #[test]
+    fn file_keys_are_swapped_and_fixed_keys_stay() {
+        let (fixed, fixed_entry) = new_key("fixed");
+        let (old, old_entry) = new_key("old");
+        let (new, new_entry) = new_key("new");
+        let auth = Auth::with_file_keys(
+            parse_api_keys("k", &fixed_entry).unwrap(),
+            Some(parse_api_keys("k", &old_entry).unwrap()),
+        );
+        let clone = auth.clone();
+        let ns = |h: &str| clone.namespace_for(Some(h)).map(|n| n.as_str().to_owned());
+        assert_eq!(ns(&format!("Bearer {old}")).as_deref(), Some("old"));
+        auth.replace_file_keys(parse_api_keys("k", &new_entry).unwrap());
+        assert_eq!(ns(&format!("Bearer {old}")), None);
+        assert_eq!(ns(&format!("Bearer {new}")).as_deref(), Some("new"));
+        assert_eq!(ns(&format!("Bearer {fixed}")).as_deref(), Some("fixed"));
+        auth.replace_file_keys(Vec::new());
+        assert!(
+            clone.is_required(),
+            "an emptied file revokes keys, never auth"
+        );
+        assert_eq!(ns(&format!("Bearer {new}")), None);
     }
 }

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod customer_apps;
 pub mod customers;
 pub mod events;
+pub mod limit;
 pub mod observe;
 pub mod status;
 pub mod subjects;
@@ -36,6 +37,65 @@ pub const SERVICE_NAMES: &[&str] = &[
     "patron.v1.EventService",
 ];
 
+/// Services served beside patron's own, whose methods are not in `FILE_DESCRIPTOR_SET`.
+const OTHER_METHODS: &[(&str, &str)] = &[
+    (
+        "grpc.reflection.v1.ServerReflection",
+        "ServerReflectionInfo",
+    ),
+    (
+        "grpc.reflection.v1alpha.ServerReflection",
+        "ServerReflectionInfo",
+    ),
+];
+
+/// Every (service, method) patron serves, by request path (`/service/method`): patron's services
+/// and health from their descriptors, reflection from `OTHER_METHODS`. Metrics label calls from
+/// this fixed set only, so no request can add series.
+fn known_methods() -> &'static std::collections::HashMap<String, (String, String)> {
+    use prost::Message;
+    static KNOWN: std::sync::OnceLock<std::collections::HashMap<String, (String, String)>> =
+        std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let mut known = std::collections::HashMap::new();
+        let mut add = |service: &str, method: &str| {
+            known.insert(
+                format!("/{service}/{method}"),
+                (service.to_owned(), method.to_owned()),
+            );
+        };
+        for set in [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
+            // The sets are generated at build time; one that does not decode adds nothing (and
+            // the test below fails).
+            let Ok(set) = prost_types::FileDescriptorSet::decode(set) else {
+                continue;
+            };
+            for file in &set.file {
+                for service in &file.service {
+                    let name = match file.package() {
+                        "" => service.name().to_owned(),
+                        package => format!("{package}.{}", service.name()),
+                    };
+                    for method in &service.method {
+                        add(&name, method.name());
+                    }
+                }
+            }
+        }
+        for (service, method) in OTHER_METHODS {
+            add(service, method);
+        }
+        known
+    })
+}
+
+/// The (service, method) of a request path when patron serves it, else ("unknown", "unknown").
+pub fn method_labels(path: &str) -> (&'static str, &'static str) {
+    known_methods()
+        .get(path)
+        .map_or(("unknown", "unknown"), |(s, m)| (s.as_str(), m.as_str()))
+}
+
 /// The namespace the request acts for, set by the interceptor.
 pub fn namespace<T>(request: &Request<T>) -> Namespace {
     request
@@ -45,25 +105,46 @@ pub fn namespace<T>(request: &Request<T>) -> Namespace {
         .unwrap_or_default()
 }
 
-/// How long a call may wait on Stripe when the caller sets no deadline.
+/// The deadline of a call when neither the server layer nor the caller set one (the layer always
+/// does in a running server; see `limit::Limits` and `PATRON_DEFAULT_DEADLINE_MS`).
 pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// The call's deadline: the caller's `grpc-timeout` (capped at 60 s) or `DEFAULT_DEADLINE`,
-/// minus a small margin so our answer arrives before the caller gives up.
+/// Longest a call waits on Stripe, whatever the caller's deadline.
+const MAX_STRIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// When the call must be answered, set by the server layer (`limit`) from the caller's
+/// `grpc-timeout` or the configured default deadline.
+#[derive(Clone, Copy, Debug)]
+pub struct CallDeadline {
+    /// When the call started.
+    pub started: tokio::time::Instant,
+    /// Its whole budget.
+    pub timeout: std::time::Duration,
+}
+
+/// The call's deadline for waiting on Stripe: the call's deadline (the caller's `grpc-timeout`
+/// or the server's default; capped at 60 s), minus a small margin so our answer arrives before
+/// the caller (or the server layer) gives up.
 pub fn deadline<T>(request: &Request<T>) -> tokio::time::Instant {
-    let timeout = request
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout)
-        .map(|t| t.min(std::time::Duration::from_secs(60)))
-        .unwrap_or(DEFAULT_DEADLINE);
+    let (started, timeout) = match request.extensions().get::<CallDeadline>() {
+        Some(d) => (d.started, d.timeout),
+        None => (
+            tokio::time::Instant::now(),
+            request
+                .metadata()
+                .get("grpc-timeout")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_grpc_timeout)
+                .unwrap_or(DEFAULT_DEADLINE),
+        ),
+    };
+    let timeout = timeout.min(MAX_STRIPE_WAIT);
     let margin = (timeout / 20).min(std::time::Duration::from_millis(200));
-    tokio::time::Instant::now() + timeout.saturating_sub(margin)
+    started + timeout.saturating_sub(margin)
 }
 
 /// Parses gRPC's `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
-fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
     use std::time::Duration;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let n: u64 = digits.parse().ok()?;
@@ -82,6 +163,41 @@ fn parse_grpc_timeout(value: &str) -> Option<std::time::Duration> {
 mod tests {
     use super::parse_grpc_timeout;
     use std::time::Duration;
+
+    #[test]
+    fn method_labels_come_from_a_fixed_set() {
+        use super::method_labels;
+        assert_eq!(
+            method_labels("/patron.v1.CustomerService/GetCustomer"),
+            ("patron.v1.CustomerService", "GetCustomer")
+        );
+        assert_eq!(
+            method_labels("/patron.v1.EventService/IngestEvents"),
+            ("patron.v1.EventService", "IngestEvents")
+        );
+        assert_eq!(
+            method_labels("/grpc.health.v1.Health/Watch"),
+            ("grpc.health.v1.Health", "Watch")
+        );
+        assert_eq!(
+            method_labels("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").1,
+            "ServerReflectionInfo"
+        );
+        for unknown in [
+            "/patron.v1.CustomerService/Nope",
+            "/x/y",
+            "/patron.v1.CustomerService/GetCustomer/",
+            "",
+        ] {
+            assert_eq!(method_labels(unknown), ("unknown", "unknown"), "{unknown}");
+        }
+        for service in super::SERVICE_NAMES {
+            assert!(
+                super::known_methods().values().any(|(s, _)| s == service),
+                "{service} has known methods"
+            );
+        }
+    }
 
     #[test]
     fn grpc_timeouts_parse() {

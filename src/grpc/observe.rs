@@ -95,13 +95,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let path = request.uri().path();
-        let (service, method) = path
-            .trim_start_matches('/')
-            .split_once('/')
-            .map_or(("unknown".to_owned(), "unknown".to_owned()), |(s, m)| {
-                (s.to_owned(), m.to_owned())
-            });
+        let (service, method) = crate::grpc::method_labels(request.uri().path());
         let span = tracing::info_span!(
             "grpc",
             otel.name = %format!("{service}/{method}"),
@@ -116,15 +110,11 @@ where
             propagator.extract(&HeaderExtractor(request.headers()))
         });
         let _ = span.set_parent(parent);
-        let m = metrics();
-        let in_flight = m.grpc_in_flight.with_label_values(&[&service, &method]);
-        in_flight.inc();
-        let started = Instant::now();
+        let mut call = CallMetrics::start(service, method);
         let future = self.inner.call(request);
         Box::pin(
             async move {
                 let result = future.await;
-                in_flight.dec();
                 // Errors of unary calls travel "trailers-only", with grpc-status in the headers;
                 // a successful call's status 0 comes in the trailers.
                 let code = match &result {
@@ -141,15 +131,98 @@ where
                 if code != 0 {
                     span.record("otel.status_code", "ERROR");
                 }
-                m.grpc_requests
-                    .with_label_values(&[&service, &method, code_name(code)])
-                    .inc();
-                m.grpc_latency
-                    .with_label_values(&[&service, &method])
-                    .observe(started.elapsed().as_secs_f64());
+                call.finish(code_name(code));
                 result
             }
             .instrument(span),
         )
+    }
+}
+
+/// One call's metrics: in flight from `start` until dropped, whether the call finished or its
+/// future was dropped (the caller cancelled, the connection closed); a call that never finished
+/// counts as CANCELLED.
+struct CallMetrics {
+    service: &'static str,
+    method: &'static str,
+    started: Instant,
+    code: Option<&'static str>,
+}
+
+impl CallMetrics {
+    fn start(service: &'static str, method: &'static str) -> Self {
+        metrics()
+            .grpc_in_flight
+            .with_label_values(&[service, method])
+            .inc();
+        Self {
+            service,
+            method,
+            started: Instant::now(),
+            code: None,
+        }
+    }
+
+    fn finish(&mut self, code: &'static str) {
+        self.code = Some(code);
+    }
+}
+
+impl Drop for CallMetrics {
+    fn drop(&mut self) {
+        let m = metrics();
+        let labels = [self.service, self.method];
+        m.grpc_in_flight.with_label_values(&labels).dec();
+        m.grpc_requests
+            .with_label_values(&[self.service, self.method, self.code.unwrap_or("CANCELLED")])
+            .inc();
+        m.grpc_latency
+            .with_label_values(&labels)
+            .observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    /// A service whose calls never finish.
+    struct Never;
+
+    impl Service<Request<()>> for Never {
+        type Response = Response<()>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Pending<Result<Response<()>, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            std::future::pending()
+        }
+    }
+
+    #[test]
+    fn a_dropped_call_leaves_nothing_in_flight_and_counts_as_cancelled() {
+        let labels = ["patron.v1.AppService", "UninstallApp"];
+        let m = metrics();
+        let in_flight = m.grpc_in_flight.with_label_values(&labels);
+        let cancelled = m
+            .grpc_requests
+            .with_label_values(&[labels[0], labels[1], "CANCELLED"]);
+        let mut service = Observe { inner: Never };
+        let request = Request::builder()
+            .uri("/patron.v1.AppService/UninstallApp")
+            .body(())
+            .unwrap();
+        let mut call = service.call(request);
+        assert!((&mut call).now_or_never().is_none(), "still running");
+        assert_eq!(in_flight.get(), 1);
+        // The caller goes away (cancelled, timed out, connection closed): the future is dropped.
+        drop(call);
+        assert_eq!(in_flight.get(), 0);
+        assert_eq!(cancelled.get(), 1);
     }
 }

@@ -160,3 +160,47 @@ impl From<Error> for Status {
         }
     }
 }
+
+/// RESOURCE_EXHAUSTED with RetryInfo: the server is saturated (`what` says which limit) and
+/// refused the call without starting it; retrying after the delay is safe.
+pub fn overloaded(what: &str) -> Status {
+    let mut details = ErrorDetails::with_error_info(
+        "OVERLOADED",
+        DOMAIN,
+        HashMap::from([("limit".to_owned(), what.to_owned())]),
+    );
+    details.set_retry_info(Some(Duration::from_millis(500)));
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        format!("the server is at its limit of {what}; retry later"),
+        details,
+    )
+}
+
+/// DEADLINE_EXCEEDED: the call ran out of its deadline (the caller's grpc-timeout or the
+/// server's default) and was stopped.
+pub fn deadline_exceeded(timeout: Duration) -> Status {
+    Status::with_error_details(
+        Code::DeadlineExceeded,
+        format!("the call did not finish within its deadline of {timeout:?}"),
+        ErrorDetails::with_error_info("DEADLINE_EXCEEDED", DOMAIN, HashMap::new()),
+    )
+}
+
+/// RESOURCE_EXHAUSTED for a request message over the RPC's size limit (tonic reports it as
+/// OUT_OF_RANGE, which patron never uses otherwise).
+pub fn message_too_large() -> Status {
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        "the request message is larger than this RPC accepts",
+        ErrorDetails::with_error_info("MESSAGE_TOO_LARGE", DOMAIN, HashMap::new()),
+    )
+}
+
+/// UNAVAILABLE ending a long-lived stream when the server shuts down; reconnect to another
+/// replica.
+pub fn shutting_down() -> Status {
+    let mut details = ErrorDetails::with_error_info("SHUTTING_DOWN", DOMAIN, HashMap::new());
+    details.set_retry_info(Some(Duration::from_millis(100)));
+    Status::with_error_details(Code::Unavailable, "the server is shutting down", details)
+}

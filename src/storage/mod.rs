@@ -66,9 +66,13 @@ fn is_unavailable(err: &DbErr) -> bool {
                 | Sqlx::PoolClosed
                 | Sqlx::WorkerCrashed => true,
                 // PostgreSQL: connection exceptions (08), operator intervention such as a
-                // shutdown (57P), the database does not exist (3D000).
+                // shutdown (57P), a statement cancelled by statement_timeout (57014), the
+                // database does not exist (3D000).
                 Sqlx::Database(db) => db.code().is_some_and(|code| {
-                    code.starts_with("08") || code.starts_with("57P") || code == "3D000"
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || code == "57014"
+                        || code == "3D000"
                 }),
                 _ => false,
             }
@@ -117,6 +121,8 @@ pub struct PoolSettings {
     /// Customers kept in memory by id (SQLite only, where this process is the only writer;
     /// 0 turns the cache off).
     pub customer_cache_entries: usize,
+    /// PostgreSQL `statement_timeout` of every connection (zero: none).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -125,6 +131,7 @@ impl Default for PoolSettings {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             customer_cache_entries: 10_000,
+            statement_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -196,6 +203,7 @@ fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
 
 fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
+    let statement_timeout = settings.statement_timeout.as_millis();
     options
         .max_connections(max)
         .min_connections(1)
@@ -211,6 +219,15 @@ fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+        })
+        // Sent in the startup packet, so it holds on every connection of the pool; a statement
+        // that runs longer fails with 57014 (UNAVAILABLE) instead of holding its connection.
+        .map_sqlx_postgres_opts(move |o| {
+            if statement_timeout == 0 {
+                o
+            } else {
+                o.options([("statement_timeout", format!("{statement_timeout}ms"))])
+            }
         });
     options
 }

@@ -10,6 +10,7 @@ mod customers_list;
 mod customers_update_delete;
 mod limits;
 mod observability;
+mod overload;
 mod replicas;
 mod security;
 mod server;

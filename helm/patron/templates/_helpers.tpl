@@ -151,6 +151,17 @@ PATRON_PUBLIC_URL: {{ . | quote }}
 {{- if $c.insecureNoAuth }}
 PATRON_INSECURE_NO_AUTH: "true"
 {{- end }}
+PATRON_API_KEYS_POLL_SECS: {{ $c.apiKeysPollSecs | int | toString | quote }}
+PATRON_GRPC_MAX_CONCURRENT_STREAMS: {{ $c.grpcMaxConcurrentStreams | int | toString | quote }}
+PATRON_MAX_CONCURRENT_CALLS: {{ $c.maxConcurrentCalls | int | toString | quote }}
+PATRON_CALL_QUEUE_MS: {{ $c.callQueueMs | int | toString | quote }}
+PATRON_MAX_OPEN_STREAMS: {{ $c.maxOpenStreams | int | toString | quote }}
+PATRON_DEFAULT_DEADLINE_MS: {{ $c.defaultDeadlineMs | int | toString | quote }}
+PATRON_MAX_REQUEST_BYTES: {{ $c.maxRequestBytes | int | toString | quote }}
+PATRON_MAX_EVENTS_REQUEST_BYTES: {{ $c.maxEventsRequestBytes | int | toString | quote }}
+PATRON_MAX_RESPONSE_BYTES: {{ $c.maxResponseBytes | int | toString | quote }}
+PATRON_DB_STATEMENT_TIMEOUT_MS: {{ $c.dbStatementTimeoutMs | int | toString | quote }}
+PATRON_DB_ACQUIRE_TIMEOUT_MS: {{ $c.dbAcquireTimeoutMs | int | toString | quote }}
 {{- if .Values.tls.enabled }}
 PATRON_TLS_CERT: {{ printf "%s/tls.crt" (include "patron.tlsDir" .) | quote }}
 PATRON_TLS_KEY: {{ printf "%s/tls.key" (include "patron.tlsDir" .) | quote }}
@@ -188,15 +199,21 @@ preStop sleep + shutdown timeout, so that SIGKILL never cuts in-flight calls sho
 {{- end }}
 
 {{/*
-A probe: native gRPC on the health service "" (plaintext), or HTTP /healthz when gRPC has TLS.
-Kubernetes' grpc probe takes a port number, not a port name.
+The readiness probe: native gRPC on the health service "" (plaintext), or HTTP /readyz when gRPC
+has TLS; both follow the database. Kubernetes' grpc probe takes a port number, not a port name.
+The liveness and startup probes (kind "live") are HTTP /livez, which never looks at the database.
 */}}
 {{- define "patron.probe" -}}
 {{- $root := index . 0 }}
 {{- $p := index . 1 }}
-{{- if $root.Values.tls.enabled }}
+{{- $live := and (gt (len .) 2) (eq (index . 2) "live") }}
+{{- if $live }}
 httpGet:
-  path: /healthz
+  path: /livez
+  port: http
+{{- else if $root.Values.tls.enabled }}
+httpGet:
+  path: /readyz
   port: http
 {{- else }}
 grpc:
