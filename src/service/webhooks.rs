@@ -18,6 +18,7 @@ use crate::domain::values::ResourceId;
 use crate::domain::{Namespace, Timestamp};
 use crate::payments::signature::{SignatureError, SignatureHeader};
 use crate::storage::StoreError;
+use crate::storage::StripeEntry;
 
 pub use crate::payments::signature::MAX_HEADER_BYTES;
 
@@ -204,9 +205,11 @@ impl Webhooks {
                         let changed = tx
                             .set_default_payment_method(
                                 ns,
-                                app_id,
-                                customer_id,
-                                stripe_customer,
+                                StripeEntry {
+                                    app_id,
+                                    customer_id,
+                                    stripe_customer_id: stripe_customer,
+                                },
                                 pm,
                                 created,
                                 now,

@@ -250,9 +250,7 @@ impl Tx {
     pub async fn set_default_payment_method(
         &self,
         ns: &Namespace,
-        app_id: &str,
-        customer_id: &str,
-        stripe_customer_id: &str,
+        entry: StripeEntry<'_>,
         payment_method_id: &str,
         event_created: i64,
         at: Timestamp,
@@ -268,9 +266,9 @@ impl Tx {
             )
             .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
             .filter(ca::Column::Namespace.eq(ns.as_str()))
-            .filter(ca::Column::AppId.eq(app_id))
-            .filter(ca::Column::CustomerId.eq(customer_id))
-            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(ca::Column::AppId.eq(entry.app_id))
+            .filter(ca::Column::CustomerId.eq(entry.customer_id))
+            .filter(ca::Column::StripeCustomerId.eq(entry.stripe_customer_id))
             .filter(ca::Column::DeletedAt.is_null())
             .filter(
                 Condition::any()
@@ -282,4 +280,15 @@ impl Tx {
             .map_err(StoreError::from_db)?;
         Ok(result.rows_affected > 0)
     }
+}
+
+/// One customer's entry for a Stripe app, as a webhook names it.
+#[derive(Clone, Copy, Debug)]
+pub struct StripeEntry<'a> {
+    /// The app.
+    pub app_id: &'a str,
+    /// The patron customer.
+    pub customer_id: &'a str,
+    /// The Stripe customer the entry must still map to.
+    pub stripe_customer_id: &'a str,
 }
