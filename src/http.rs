@@ -3,14 +3,23 @@
 //! answers).
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::service::Webhooks;
 use crate::service::webhooks::{MAX_BODY, MAX_HEADER_BYTES, WebhookOutcome};
@@ -101,7 +110,53 @@ fn webhook_response(outcome: WebhookOutcome) -> (StatusCode, String) {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes.
+/// Most HTTP connections open at once; a further one waits in the kernel's backlog.
+const MAX_CONNECTIONS: usize = 1024;
+/// Most HTTP requests served at once (probes excepted); a further one is answered 503 with
+/// Retry-After at once.
+const MAX_CONCURRENT_REQUESTS: usize = 256;
+/// A client that has not sent a request's headers within this time loses the connection.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request (its body included) not answered within this time is answered 503.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head (start line and headers) read; larger is 431. Roomy enough that an
+/// oversized `Stripe-Signature` (bounded far lower) still reaches the webhook and gets the one
+/// answer every unverified delivery gets.
+const MAX_REQUEST_HEAD: usize = 256 * 1024;
+
+/// Every endpoint of this listener is reachable before authentication: bound the requests in
+/// flight (probes excepted, so they answer under load) and how long one may take.
+async fn bounded(
+    State(slots): State<Arc<Semaphore>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let probe = matches!(request.uri().path(), "/livez" | "/readyz" | "/healthz");
+    let _slot = if probe {
+        None
+    } else {
+        match slots.try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, "1")],
+                    "overloaded; retry\n",
+                )
+                    .into_response();
+            }
+        }
+    };
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
+    }
+}
+
+/// Serves HTTP on `listener` until `shutdown` completes: at most `MAX_CONNECTIONS` connections,
+/// each losing its connection when its headers take longer than `HEADER_READ_TIMEOUT`; at
+/// shutdown, idle connections close at once and busy ones after their request (the caller bounds
+/// the whole with the grace period).
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -117,8 +172,59 @@ pub async fn serve(
             "/webhooks/stripe/{app_id}",
             post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
-        .with_state(HttpState { store, webhooks });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_state(HttpState { store, webhooks })
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            bounded,
+        ));
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(32)
+        .max_header_list_size(MAX_REQUEST_HEAD as u32);
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = connections.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: let the condition pass.
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "HTTP connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

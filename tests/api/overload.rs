@@ -425,6 +425,59 @@ async fn unknown_paths_add_no_metric_series() {
     );
 }
 
+/// The HTTP listener is open before authentication: a client that never finishes its request
+/// head loses the connection (header read timeout, 10 s), probes answer meanwhile, and a shutdown
+/// is not held by such a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_http_client_is_cut_off_and_does_not_hold_shutdown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut settings = Settings::for_tests(format!(
+        "sqlite://{}/patron.db?mode=rwc",
+        dir.path().display()
+    ));
+    settings.shutdown_timeout = Duration::from_secs(60);
+    let app = Application::build(settings).await.expect("server starts");
+    let http = app.http_addr();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+
+    // Half a request head, then silence.
+    let mut slow = tokio::net::TcpStream::connect(http).await.expect("connect");
+    slow.write_all(b"POST /webhooks/stripe/x HTTP/1.1\r\nHost: patron\r\nStripe-Sig")
+        .await
+        .expect("write");
+    let mut probe = tokio::net::TcpStream::connect(http).await.expect("connect");
+    probe
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: patron\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), probe.read_to_string(&mut answer))
+        .await
+        .expect("the probe answers")
+        .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    let mut rest = Vec::new();
+    let cut = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut rest))
+        .await
+        .expect("the server closes a connection whose head never completes");
+    assert!(cut.is_err() || rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"));
+
+    // Another slow client, then a shutdown: it does not wait for the 60 s grace period.
+    let mut slow = tokio::net::TcpStream::connect(http).await.expect("connect");
+    slow.write_all(b"GET /metrics HTTP/1.1\r\nHo")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    shutdown.shutdown();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .expect("shutdown is not held by a slow HTTP client")
+        .expect("server task");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
 /// Long-lived streams are bounded, and open ones never hold the shutdown: they see NOT_SERVING
 /// and end with UNAVAILABLE, and the server stops long before its grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
