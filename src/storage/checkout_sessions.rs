@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, UpdateMany,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    UpdateMany,
 };
 
-use super::customers::keyset;
 use super::entities::checkout_session as cs;
+use super::query::{self, Sort};
+use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::checkout::{CheckoutSession, SessionStatus, UiMode};
-use crate::domain::page::{Cursor, SortValue};
+use crate::domain::page::Cursor;
 use crate::domain::{Namespace, Timestamp};
 
 /// The session (its `client_secret` is `None`) and the stored client secret ciphertext.
@@ -94,9 +96,9 @@ fn set_status(status: SessionStatus, at: Timestamp) -> UpdateMany<cs::Entity> {
         .col_expr(cs::Column::UpdatedAt, Expr::val(at.micros()))
 }
 
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// The session with this id and its stored client secret ciphertext.
-    pub async fn checkout_session(
+    pub(super) async fn checkout_session(
         &self,
         ns: &Namespace,
         session_id: &str,
@@ -104,7 +106,7 @@ impl Store {
         cs::Entity::find()
             .filter(cs::Column::Namespace.eq(ns.as_str()))
             .filter(cs::Column::SessionId.eq(session_id))
-            .one(&self.reader)
+            .one(self.db)
             .await
             .map_err(StoreError::from_db)?
             .map(to_domain)
@@ -114,7 +116,7 @@ impl Store {
     /// Up to `limit` sessions, newest first (created_at, then session_id, descending), after
     /// `after` if given. `after.value` must be the created_at (`SortValue::Int`) of the last
     /// session of the previous page.
-    pub async fn list_checkout_sessions(
+    pub(super) async fn list_checkout_sessions(
         &self,
         ns: &Namespace,
         customer_id: Option<&str>,
@@ -130,31 +132,24 @@ impl Store {
         if let Some(status) = status {
             select = select.filter(C::Status.eq(status.as_str()));
         }
-        if let Some(after) = after {
-            let SortValue::Int(created_at) = after.value else {
-                return Err(StoreError::Db(DbErr::Custom(format!(
-                    "a checkout session page cursor needs a created_at value, got {:?}",
-                    after.value
-                ))));
-            };
-            select = select.filter(keyset(
-                vec![Expr::col(C::CreatedAt), Expr::col(C::SessionId)],
-                vec![Expr::val(created_at), Expr::val(after.id.clone())],
-                true,
-            ));
+        if let Some(cursor) = after {
+            let sort = Sort::Int(Expr::col(C::CreatedAt));
+            select = select.filter(query::after(cursor, sort, Expr::col(C::SessionId), true)?);
         }
         select
             .order_by_desc(C::CreatedAt)
             .order_by_desc(C::SessionId)
             .limit(limit)
-            .all(&self.reader)
+            .all(self.db)
             .await
             .map_err(StoreError::from_db)?
             .into_iter()
             .map(to_domain)
             .collect()
     }
+}
 
+impl Store {
     /// Sets the status of the namespace's session with this id; returns whether there was one.
     pub async fn set_checkout_session_status_in(
         &self,

@@ -4,7 +4,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::entities::customer_app as ca;
-use super::{Store, StoreError, StoreResult, Tx};
+use super::read::Reader;
+use super::{StoreError, StoreResult, Tx};
 use crate::domain::app::CustomerApp;
 use crate::domain::{Namespace, Timestamp};
 
@@ -37,73 +38,64 @@ fn to_row(ns: &Namespace, e: &CustomerApp) -> ca::ActiveModel {
     }
 }
 
-async fn live_of_customer(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    customer_id: &str,
-) -> StoreResult<Vec<CustomerApp>> {
-    let rows = ca::Entity::find()
-        .filter(ca::Column::Namespace.eq(ns.as_str()))
-        .filter(ca::Column::CustomerId.eq(customer_id))
-        .filter(ca::Column::DeletedAt.is_null())
-        .order_by_asc(ca::Column::CreatedAt)
-        .order_by_asc(ca::Column::Id)
-        .all(db)
-        .await
-        .map_err(StoreError::from_db)?;
-    Ok(rows.into_iter().map(to_domain).collect())
-}
-
-async fn live_entry(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    app_id: &str,
-    customer_id: &str,
-) -> StoreResult<Option<CustomerApp>> {
-    let row = ca::Entity::find()
-        .filter(ca::Column::Namespace.eq(ns.as_str()))
-        .filter(ca::Column::AppId.eq(app_id))
-        .filter(ca::Column::CustomerId.eq(customer_id))
-        .filter(ca::Column::DeletedAt.is_null())
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?;
-    Ok(row.map(to_domain))
-}
-
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// The customer's live app entries, ordered by (created_at, id).
-    pub async fn customer_apps(
+    pub(super) async fn customer_apps(
         &self,
         ns: &Namespace,
         customer_id: &str,
     ) -> StoreResult<Vec<CustomerApp>> {
-        live_of_customer(&self.reader, ns, customer_id).await
+        let rows = ca::Entity::find()
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
+            .filter(ca::Column::CustomerId.eq(customer_id))
+            .filter(ca::Column::DeletedAt.is_null())
+            .order_by_asc(ca::Column::CreatedAt)
+            .order_by_asc(ca::Column::Id)
+            .all(self.db)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(rows.into_iter().map(to_domain).collect())
     }
 
     /// The customer's live entry for the app.
-    pub async fn customer_app(
+    pub(super) async fn customer_app(
         &self,
         ns: &Namespace,
         app_id: &str,
         customer_id: &str,
     ) -> StoreResult<Option<CustomerApp>> {
-        live_entry(&self.reader, ns, app_id, customer_id).await
+        self.live_entry(ns, app_id, ca::Column::CustomerId.eq(customer_id))
+            .await
     }
 
     /// The live entry of the app that uses this Stripe customer.
-    pub async fn customer_app_by_stripe_customer(
+    pub(super) async fn customer_app_by_stripe_customer(
         &self,
         ns: &Namespace,
         app_id: &str,
         stripe_customer_id: &str,
     ) -> StoreResult<Option<CustomerApp>> {
+        self.live_entry(
+            ns,
+            app_id,
+            ca::Column::StripeCustomerId.eq(stripe_customer_id),
+        )
+        .await
+    }
+
+    /// The app's live entry that matches `which`.
+    async fn live_entry(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        which: Expr,
+    ) -> StoreResult<Option<CustomerApp>> {
         let row = ca::Entity::find()
             .filter(ca::Column::Namespace.eq(ns.as_str()))
             .filter(ca::Column::AppId.eq(app_id))
-            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(which)
             .filter(ca::Column::DeletedAt.is_null())
-            .one(&self.reader)
+            .one(self.db)
             .await
             .map_err(StoreError::from_db)?;
         Ok(row.map(to_domain))
@@ -111,25 +103,6 @@ impl Store {
 }
 
 impl Tx {
-    /// The customer's live app entries, ordered by (created_at, id), read inside the transaction.
-    pub async fn customer_apps(
-        &self,
-        ns: &Namespace,
-        customer_id: &str,
-    ) -> StoreResult<Vec<CustomerApp>> {
-        live_of_customer(&self.inner, ns, customer_id).await
-    }
-
-    /// The customer's live entry for the app, read inside the transaction.
-    pub async fn customer_app(
-        &self,
-        ns: &Namespace,
-        app_id: &str,
-        customer_id: &str,
-    ) -> StoreResult<Option<CustomerApp>> {
-        live_entry(&self.inner, ns, app_id, customer_id).await
-    }
-
     /// Inserts an entry. `UniqueViolation` if the customer already has a live entry for the app,
     /// or another live entry of the app uses the same Stripe customer.
     pub async fn insert_customer_app(

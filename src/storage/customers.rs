@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
@@ -10,9 +10,10 @@ use sea_orm::{
 
 use super::cache::Lookup;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
+use super::query::{Sort, after, prefix_end};
+use super::read::Reader;
 use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::customer::{Address, Customer, CustomerFields, CustomerQuery, OrderField};
-use crate::domain::page::SortValue;
 use crate::domain::values::{
     CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ShortText,
 };
@@ -102,97 +103,83 @@ fn to_row(ns: &Namespace, c: &Customer) -> customer::ActiveModel {
     to_model(ns, c).into_active_model().reset_all()
 }
 
-async fn by_id(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    id: &str,
-) -> StoreResult<Option<Customer>> {
-    customer::Entity::find()
-        .filter(customer::Column::Namespace.eq(ns.as_str()))
-        .filter(customer::Column::Id.eq(id))
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?
-        .map(to_domain)
-        .transpose()
-}
-
-async fn live_by_key(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    key: &str,
-) -> StoreResult<Option<Customer>> {
-    customer::Entity::find()
-        .filter(customer::Column::Namespace.eq(ns.as_str()))
-        .filter(customer::Column::Key.eq(key))
-        .filter(customer::Column::DeletedAt.is_null())
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?
-        .map(to_domain)
-        .transpose()
-}
-
-async fn holders(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    identifiers: &[&str],
-) -> StoreResult<Vec<(String, String)>> {
-    if identifiers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = ident::Entity::find()
-        .filter(ident::Column::Namespace.eq(ns.as_str()))
-        .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
-        .filter(ident::Column::ValidTo.is_null())
-        .order_by_asc(ident::Column::Identifier)
-        .all(db)
-        .await
-        .map_err(StoreError::from_db)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.identifier, row.customer_id))
-        .collect())
-}
-
-impl Store {
-    /// The customer with this id, live or deleted.
-    pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        let Some(cache) = &self.customer_cache else {
-            return by_id(&self.reader, ns, id).await;
+impl<C: ConnectionTrait> Reader<'_, C> {
+    /// The customer with this id, live or deleted; outside a transaction served from the customer
+    /// cache where there is one.
+    pub(super) async fn customer_by_id(
+        &self,
+        ns: &Namespace,
+        id: &str,
+    ) -> StoreResult<Option<Customer>> {
+        let Some(cache) = self.customer_cache else {
+            return self.find_customer(ns, id).await;
         };
         let ticket = match cache.get(ns.as_str(), id) {
             Lookup::Hit(customer) => return Ok(Some(Customer::clone(&customer))),
             Lookup::Miss(ticket) => ticket,
         };
-        let found = by_id(&self.reader, ns, id).await?;
+        let found = self.find_customer(ns, id).await?;
         if let Some(customer) = &found {
             cache.fill(ticket, ns.as_str(), customer);
         }
         Ok(found)
     }
 
+    async fn find_customer(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
+        customer::Entity::find()
+            .filter(customer::Column::Namespace.eq(ns.as_str()))
+            .filter(customer::Column::Id.eq(id))
+            .one(self.db)
+            .await
+            .map_err(StoreError::from_db)?
+            .map(to_domain)
+            .transpose()
+    }
+
     /// The live customer with this key.
-    pub async fn live_customer_by_key(
+    pub(super) async fn live_customer_by_key(
         &self,
         ns: &Namespace,
         key: &str,
     ) -> StoreResult<Option<Customer>> {
-        live_by_key(&self.reader, ns, key).await
+        customer::Entity::find()
+            .filter(customer::Column::Namespace.eq(ns.as_str()))
+            .filter(customer::Column::Key.eq(key))
+            .filter(customer::Column::DeletedAt.is_null())
+            .one(self.db)
+            .await
+            .map_err(StoreError::from_db)?
+            .map(to_domain)
+            .transpose()
     }
 
-    /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier.
-    pub async fn identifier_holders(
+    /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier
+    /// (read on the writer).
+    pub(super) async fn identifier_holders(
         &self,
         ns: &Namespace,
         identifiers: &[&str],
     ) -> StoreResult<Vec<(String, String)>> {
-        holders(&self.writer, ns, identifiers).await
+        if identifiers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = ident::Entity::find()
+            .filter(ident::Column::Namespace.eq(ns.as_str()))
+            .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
+            .filter(ident::Column::ValidTo.is_null())
+            .order_by_asc(ident::Column::Identifier)
+            .all(self.writer)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.identifier, row.customer_id))
+            .collect())
     }
 
     /// One page of customers plus one more row, if there is one (so the caller knows whether a
     /// next page exists).
-    pub async fn list_customers(
+    pub(super) async fn list_customers(
         &self,
         ns: &Namespace,
         query: &CustomerQuery,
@@ -228,77 +215,32 @@ impl Store {
                 ),
             );
         }
-        let sort = match query.order.field {
-            OrderField::Name => Some(C::Name),
-            OrderField::CreatedAt => Some(C::CreatedAt),
-            OrderField::Id => None,
+        let (sort, column) = match query.order.field {
+            OrderField::Name => (Sort::Text(Expr::col(C::Name)), Some(C::Name)),
+            OrderField::CreatedAt => (Sort::Int(Expr::col(C::CreatedAt)), Some(C::CreatedAt)),
+            OrderField::Id => (Sort::Id, None),
         };
         let desc = query.order.descending;
-        if let Some(after) = &query.after {
-            let id = Expr::val(after.id.clone());
-            let condition = match (sort, &after.value) {
-                (Some(col), SortValue::Text(v)) => keyset(
-                    vec![Expr::col(col), Expr::col(C::Id)],
-                    vec![Expr::val(v.clone()), id],
-                    desc,
-                ),
-                (Some(col), SortValue::Int(v)) => keyset(
-                    vec![Expr::col(col), Expr::col(C::Id)],
-                    vec![Expr::val(*v), id],
-                    desc,
-                ),
-                _ => keyset(vec![Expr::col(C::Id)], vec![id], desc),
-            };
-            select = select.filter(condition);
+        if let Some(cursor) = &query.after {
+            select = select.filter(after(cursor, sort, Expr::col(C::Id), desc)?);
         }
         let order = if desc {
             sea_orm::Order::Desc
         } else {
             sea_orm::Order::Asc
         };
-        if let Some(col) = sort {
-            select = select.order_by(col, order.clone());
+        if let Some(column) = column {
+            select = select.order_by(column, order.clone());
         }
         select = select.order_by(C::Id, order).limit(query.page_size + 1);
         select
-            .all(&self.reader)
+            .all(self.db)
             .await
             .map_err(StoreError::from_db)?
             .into_iter()
             .map(to_domain)
             .collect()
     }
-}
-
-/// `(a, b) > (x, y)` (or `<` when descending): a row comparison both databases serve from the
-/// (sort column, id) index.
-pub(super) fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) -> Expr {
-    let (left, right) = if columns.len() == 1 {
-        (columns.into_iter().next(), values.into_iter().next())
-    } else {
-        (Some(Expr::tuple(columns)), Some(Expr::tuple(values)))
-    };
-    let (Some(left), Some(right)) = (left, right) else {
-        return Expr::val(true);
-    };
-    if descending {
-        left.lt(right)
-    } else {
-        left.gt(right)
-    }
-}
-
-/// The smallest string greater than every string that starts with `prefix`, if there is one.
-pub(super) fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// What a create writes besides the customer: the remembered response of its request_id.
@@ -455,29 +397,6 @@ fn create_statement(
 }
 
 impl Tx {
-    /// The customer with this id, live or deleted, read inside the transaction.
-    pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        by_id(&self.inner, ns, id).await
-    }
-
-    /// The live customer with this key, read inside the transaction.
-    pub async fn live_customer_by_key(
-        &self,
-        ns: &Namespace,
-        key: &str,
-    ) -> StoreResult<Option<Customer>> {
-        live_by_key(&self.inner, ns, key).await
-    }
-
-    /// The live holders of these identifiers, read inside the transaction.
-    pub async fn identifier_holders(
-        &self,
-        ns: &Namespace,
-        identifiers: &[&str],
-    ) -> StoreResult<Vec<(String, String)>> {
-        holders(&self.inner, ns, identifiers).await
-    }
-
     /// Inserts a new customer with its subject keys and its claims on its identifiers.
     /// `UniqueViolation` if an identifier is held by another live customer.
     pub async fn insert_customer(&self, ns: &Namespace, customer: &Customer) -> StoreResult<()> {
@@ -651,19 +570,5 @@ impl Tx {
             .await
             .map_err(StoreError::from_db)?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix_end;
-
-    #[test]
-    fn prefix_ranges_end_after_every_extension() {
-        assert_eq!(prefix_end("acme").as_deref(), Some("acmf"));
-        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_end("\u{10FFFF}"), None);
-        // The surrogate gap is skipped.
-        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
     }
 }
