@@ -4,12 +4,11 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Select, Set,
 };
 
 use super::entities::app;
-use super::query::{self, Sort};
+use super::query::{Sort, insert, page};
 use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::app::{App, AppSecrets, AppStatus};
@@ -153,14 +152,7 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         if !show_deleted {
             select = select.filter(C::DeletedAt.is_null());
         }
-        if let Some(cursor) = after {
-            let sort = Sort::Int(Expr::col(C::CreatedAt));
-            select = select.filter(query::after(cursor, sort, Expr::col(C::Id), false)?);
-        }
-        select
-            .order_by_asc(C::CreatedAt)
-            .order_by_asc(C::Id)
-            .limit(limit)
+        page(select, Sort::Int(C::CreatedAt), C::Id, after, false, limit)?
             .all(self.db)
             .await
             .map_err(StoreError::from_db)?
@@ -224,11 +216,7 @@ impl Tx {
         app: &App,
         secrets: &AppSecrets,
     ) -> StoreResult<()> {
-        app::Entity::insert(to_row(ns, app, secrets)?)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, [to_row(ns, app, secrets)?]).await
     }
 
     /// Makes the namespace's live default app (if any) no longer the default.

@@ -3,13 +3,10 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    UpdateMany,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
 use super::entities::checkout_session as cs;
-use super::query::{self, Sort};
+use super::query::{Sort, insert, page};
 use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::checkout::{CheckoutSession, SessionStatus, UiMode};
@@ -89,11 +86,26 @@ fn to_row(
     })
 }
 
-/// An UPDATE of a session's status and updated_at (the caller adds which session).
-fn set_status(status: SessionStatus, at: Timestamp) -> UpdateMany<cs::Entity> {
-    cs::Entity::update_many()
+/// Sets the status and updated_at of the namespace's session with this id, if it matches
+/// `which` too; returns whether there was one.
+async fn set_status(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    session_id: &str,
+    which: Condition,
+    status: SessionStatus,
+    at: Timestamp,
+) -> StoreResult<bool> {
+    let result = cs::Entity::update_many()
         .col_expr(cs::Column::Status, Expr::val(status.as_str()))
         .col_expr(cs::Column::UpdatedAt, Expr::val(at.micros()))
+        .filter(cs::Column::Namespace.eq(ns.as_str()))
+        .filter(cs::Column::SessionId.eq(session_id))
+        .filter(which)
+        .exec(db)
+        .await
+        .map_err(StoreError::from_db)?;
+    Ok(result.rows_affected > 0)
 }
 
 impl<C: ConnectionTrait> Reader<'_, C> {
@@ -132,20 +144,20 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         if let Some(status) = status {
             select = select.filter(C::Status.eq(status.as_str()));
         }
-        if let Some(cursor) = after {
-            let sort = Sort::Int(Expr::col(C::CreatedAt));
-            select = select.filter(query::after(cursor, sort, Expr::col(C::SessionId), true)?);
-        }
-        select
-            .order_by_desc(C::CreatedAt)
-            .order_by_desc(C::SessionId)
-            .limit(limit)
-            .all(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        page(
+            select,
+            Sort::Int(C::CreatedAt),
+            C::SessionId,
+            after,
+            true,
+            limit,
+        )?
+        .all(self.db)
+        .await
+        .map_err(StoreError::from_db)?
+        .into_iter()
+        .map(to_domain)
+        .collect()
     }
 }
 
@@ -158,13 +170,7 @@ impl Store {
         status: SessionStatus,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let result = set_status(status, at)
-            .filter(cs::Column::Namespace.eq(ns.as_str()))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .exec(&self.writer)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected > 0)
+        set_status(&self.writer, ns, session_id, Condition::all(), status, at).await
     }
 }
 
@@ -176,11 +182,11 @@ impl Tx {
         session: &CheckoutSession,
         client_secret_ciphertext: Option<String>,
     ) -> StoreResult<()> {
-        cs::Entity::insert(to_row(ns, session, client_secret_ciphertext)?)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(
+            &self.inner,
+            [to_row(ns, session, client_secret_ciphertext)?],
+        )
+        .await
     }
 }
 
@@ -196,13 +202,7 @@ impl Tx {
         status: SessionStatus,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let result = set_status(status, at)
-            .filter(cs::Column::Namespace.eq(ns.as_str()))
-            .filter(cs::Column::AppId.eq(app_id))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected > 0)
+        let of_app = Condition::all().add(cs::Column::AppId.eq(app_id));
+        set_status(&self.inner, ns, session_id, of_app, status, at).await
     }
 }

@@ -4,6 +4,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::entities::customer_app as ca;
+use super::query::{insert, soft_delete};
 use super::read::Reader;
 use super::{StoreError, StoreResult, Tx};
 use crate::domain::app::CustomerApp;
@@ -110,11 +111,7 @@ impl Tx {
         ns: &Namespace,
         entry: &CustomerApp,
     ) -> StoreResult<()> {
-        ca::Entity::insert(to_row(ns, entry))
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, [to_row(ns, entry)]).await
     }
 
     /// Writes the Stripe customer, default payment method (with its event time) and updated_at
@@ -201,17 +198,10 @@ impl Tx {
         Ok(())
     }
 
-    /// Sets deleted_at and updated_at of the live entries matching `which`; returns how many.
+    /// Soft-deletes the live entries matching `which`; returns how many.
     async fn soft_delete(&self, which: Condition, at: Timestamp) -> StoreResult<u64> {
-        let result = ca::Entity::update_many()
-            .col_expr(ca::Column::DeletedAt, Expr::val(at.micros()))
-            .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
-            .filter(which)
-            .filter(ca::Column::DeletedAt.is_null())
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected)
+        let columns = (ca::Column::DeletedAt, ca::Column::UpdatedAt);
+        soft_delete::<ca::Entity>(&self.inner, columns, which, at).await
     }
 
     /// Sets the default payment method of the customer's live entry for the app, unless it was

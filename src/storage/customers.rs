@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
+    QueryFilter, QueryOrder, Set, Statement, Value,
 };
 
 use super::cache::Lookup;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
-use super::query::{Sort, after, prefix_end};
+use super::query::{Sort, insert, page, prefix_end};
 use super::read::Reader;
 use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::customer::{Address, Customer, CustomerFields, CustomerQuery, OrderField};
@@ -215,25 +215,13 @@ impl<C: ConnectionTrait> Reader<'_, C> {
                 ),
             );
         }
-        let (sort, column) = match query.order.field {
-            OrderField::Name => (Sort::Text(Expr::col(C::Name)), Some(C::Name)),
-            OrderField::CreatedAt => (Sort::Int(Expr::col(C::CreatedAt)), Some(C::CreatedAt)),
-            OrderField::Id => (Sort::Id, None),
+        let sort = match query.order.field {
+            OrderField::Name => Sort::Text(C::Name),
+            OrderField::CreatedAt => Sort::Int(C::CreatedAt),
+            OrderField::Id => Sort::Id,
         };
-        let desc = query.order.descending;
-        if let Some(cursor) = &query.after {
-            select = select.filter(after(cursor, sort, Expr::col(C::Id), desc)?);
-        }
-        let order = if desc {
-            sea_orm::Order::Desc
-        } else {
-            sea_orm::Order::Asc
-        };
-        if let Some(column) = column {
-            select = select.order_by(column, order.clone());
-        }
-        select = select.order_by(C::Id, order).limit(query.page_size + 1);
-        select
+        let (after, desc) = (query.after.as_ref(), query.order.descending);
+        page(select, sort, C::Id, after, desc, query.page_size + 1)?
             .all(self.db)
             .await
             .map_err(StoreError::from_db)?
@@ -400,10 +388,7 @@ impl Tx {
     /// Inserts a new customer with its subject keys and its claims on its identifiers.
     /// `UniqueViolation` if an identifier is held by another live customer.
     pub async fn insert_customer(&self, ns: &Namespace, customer: &Customer) -> StoreResult<()> {
-        customer::Entity::insert(to_row(ns, customer))
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
+        insert(&self.inner, [to_row(ns, customer)]).await?;
         let keys: Vec<&str> = customer
             .fields
             .subject_keys
@@ -457,7 +442,7 @@ impl Tx {
             .map(Identifier::as_str)
             .collect();
         self.add_subject_keys(ns, &customer.id, &keys).await?;
-        self.release(ns, &customer.id, released, customer.updated_at)
+        self.release(ns, &customer.id, Some(released), customer.updated_at)
             .await?;
         self.claim(ns, &customer.id, claimed, customer.updated_at)
             .await?;
@@ -478,11 +463,7 @@ impl Tx {
             namespace: Set(ns.as_str().to_owned()),
             subject_key: Set((*key).to_owned()),
         });
-        csk::Entity::insert_many(rows)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, rows).await
     }
 
     async fn claim(
@@ -503,29 +484,30 @@ impl Tx {
             valid_from: Set(at.micros()),
             valid_to: Set(None),
         });
-        ident::Entity::insert_many(rows)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, rows).await
     }
 
+    /// Ends at `at` the open intervals of the customer's claims on `identifiers` (`None`: on all
+    /// of its identifiers).
     async fn release(
         &self,
         ns: &Namespace,
         customer_id: &str,
-        identifiers: &[&str],
+        identifiers: Option<&[&str]>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        if identifiers.is_empty() {
-            return Ok(());
-        }
-        ident::Entity::update_many()
+        let mut update = ident::Entity::update_many()
             .col_expr(ident::Column::ValidTo, Expr::val(at.micros()))
             .filter(ident::Column::Namespace.eq(ns.as_str()))
             .filter(ident::Column::CustomerId.eq(customer_id))
-            .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
-            .filter(ident::Column::ValidTo.is_null())
+            .filter(ident::Column::ValidTo.is_null());
+        if let Some(identifiers) = identifiers {
+            if identifiers.is_empty() {
+                return Ok(());
+            }
+            update = update.filter(ident::Column::Identifier.is_in(identifiers.iter().copied()));
+        }
+        update
             .exec(&self.inner)
             .await
             .map_err(StoreError::from_db)?;
@@ -561,14 +543,7 @@ impl Tx {
         if result.rows_affected != 1 {
             return Ok(false);
         }
-        ident::Entity::update_many()
-            .col_expr(ident::Column::ValidTo, Expr::val(deleted_at.micros()))
-            .filter(ident::Column::Namespace.eq(ns.as_str()))
-            .filter(ident::Column::CustomerId.eq(customer.id.as_str()))
-            .filter(ident::Column::ValidTo.is_null())
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
+        self.release(ns, &customer.id, None, deleted_at).await?;
         Ok(true)
     }
 }

@@ -3,6 +3,7 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::entities::idempotency_record as rec;
+use super::query::insert;
 use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::{Namespace, Timestamp};
@@ -60,17 +61,17 @@ impl Tx {
         request_id: &str,
         record: IdempotencyRecord,
     ) -> StoreResult<()> {
-        rec::Entity::insert(rec::ActiveModel {
-            namespace: Set(ns.as_str().to_owned()),
-            method: Set(method.to_owned()),
-            request_id: Set(request_id.to_owned()),
-            request_hash: Set(record.request_hash),
-            response: Set(record.response),
-            created_at: Set(Timestamp::now().micros()),
-        })
-        .exec_without_returning(&self.inner)
+        insert(
+            &self.inner,
+            [rec::ActiveModel {
+                namespace: Set(ns.as_str().to_owned()),
+                method: Set(method.to_owned()),
+                request_id: Set(request_id.to_owned()),
+                request_hash: Set(record.request_hash),
+                response: Set(record.response),
+                created_at: Set(Timestamp::now().micros()),
+            }],
+        )
         .await
-        .map_err(StoreError::from_db)?;
-        Ok(())
     }
 }

@@ -2,14 +2,12 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, IntoCondition, OnConflict, Query};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::sea_query::{IntoCondition, OnConflict, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
 
 use super::entities::{attribution_identifier as ident, subject};
-use super::query::{self, Sort, prefix_end};
+use super::query::{Sort, insert, page, prefix_end, soft_delete};
 use super::read::Reader;
 use super::{StoreError, StoreResult, Tx};
 use crate::domain::page::Cursor;
@@ -157,14 +155,7 @@ impl<C: ConnectionTrait> Reader<'_, C> {
                 ),
             );
         }
-        if let Some(cursor) = after {
-            let sort = Sort::Text(Expr::col(C::Key));
-            select = select.filter(query::after(cursor, sort, Expr::col(C::Id), false)?);
-        }
-        select
-            .order_by_asc(C::Key)
-            .order_by_asc(C::Id)
-            .limit(limit)
+        page(select, Sort::Text(C::Key), C::Id, after, false, limit)?
             .all(self.db)
             .await
             .map_err(StoreError::from_db)?
@@ -177,11 +168,7 @@ impl<C: ConnectionTrait> Reader<'_, C> {
 impl Tx {
     /// Inserts a subject (`UniqueViolation` if a live subject has its key).
     pub async fn insert_subject(&self, ns: &Namespace, subject: &Subject) -> StoreResult<()> {
-        subject::Entity::insert(to_row(ns, subject))
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, [to_row(ns, subject)]).await
     }
 
     /// Writes every column of the subject with this id.
@@ -257,15 +244,11 @@ impl Tx {
         id: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        subject::Entity::update_many()
-            .col_expr(subject::Column::DeletedAt, Expr::val(at.micros()))
-            .col_expr(subject::Column::UpdatedAt, Expr::val(at.micros()))
-            .filter(subject::Column::Namespace.eq(ns.as_str()))
-            .filter(subject::Column::Id.eq(id))
-            .filter(subject::Column::DeletedAt.is_null())
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
+        let which = Condition::all()
+            .add(subject::Column::Namespace.eq(ns.as_str()))
+            .add(subject::Column::Id.eq(id));
+        let columns = (subject::Column::DeletedAt, subject::Column::UpdatedAt);
+        soft_delete::<subject::Entity>(&self.inner, columns, which, at).await?;
         Ok(())
     }
 }
