@@ -99,7 +99,7 @@ pub(super) fn page<E: EntityTrait>(
     }
     select = select.order_by(id, order).limit(limit);
     if let Some(cursor) = cursor {
-        let sort = sort.map(|column| Expr::col(column));
+        let sort = sort.map(Expr::col);
         select = select.filter(after(cursor, sort, Expr::col(id), descending)?);
     }
     Ok(select)
