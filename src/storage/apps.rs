@@ -103,22 +103,13 @@ fn live_default(ns: &Namespace) -> Select<app::Entity> {
 }
 
 impl<C: ConnectionTrait> Reader<'_, C> {
-    async fn one(&self, select: Select<app::Entity>) -> StoreResult<Option<(App, AppSecrets)>> {
-        select
-            .one(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .map(to_domain)
-            .transpose()
-    }
-
     /// The app with this id, live or deleted, with its secrets.
     pub(super) async fn app_by_id(
         &self,
         ns: &Namespace,
         id: &str,
     ) -> StoreResult<Option<(App, AppSecrets)>> {
-        self.one(by_id(ns, id)).await
+        self.one(by_id(ns, id), to_domain).await
     }
 
     /// The namespace's live default app, with its secrets.
@@ -126,7 +117,7 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         &self,
         ns: &Namespace,
     ) -> StoreResult<Option<(App, AppSecrets)>> {
-        self.one(live_default(ns)).await
+        self.one(live_default(ns), to_domain).await
     }
 
     /// Whether the namespace has a live default app.
@@ -152,13 +143,9 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         if !show_deleted {
             select = select.filter(C::DeletedAt.is_null());
         }
-        page(select, Sort::Int(C::CreatedAt), C::Id, after, false, limit)?
-            .all(self.db)
+        let select = page(select, Sort::Int(C::CreatedAt), C::Id, after, false, limit)?;
+        self.all(select, |row| to_domain(row).map(|(app, _)| app))
             .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(|row| to_domain(row).map(|(app, _)| app))
-            .collect()
     }
 
     /// The app with this id in any namespace (a webhook URL carries only the app id), live or

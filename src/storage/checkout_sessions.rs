@@ -115,14 +115,10 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         ns: &Namespace,
         session_id: &str,
     ) -> StoreResult<Option<(CheckoutSession, Option<String>)>> {
-        cs::Entity::find()
+        let select = cs::Entity::find()
             .filter(cs::Column::Namespace.eq(ns.as_str()))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .one(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .map(to_domain)
-            .transpose()
+            .filter(cs::Column::SessionId.eq(session_id));
+        self.one(select, to_domain).await
     }
 
     /// Up to `limit` sessions, newest first (created_at, then session_id, descending), after
@@ -144,20 +140,15 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         if let Some(status) = status {
             select = select.filter(C::Status.eq(status.as_str()));
         }
-        page(
+        let select = page(
             select,
             Sort::Int(C::CreatedAt),
             C::SessionId,
             after,
             true,
             limit,
-        )?
-        .all(self.db)
-        .await
-        .map_err(StoreError::from_db)?
-        .into_iter()
-        .map(to_domain)
-        .collect()
+        )?;
+        self.all(select, to_domain).await
     }
 }
 

@@ -126,14 +126,10 @@ impl<C: ConnectionTrait> Reader<'_, C> {
     }
 
     async fn find_customer(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        customer::Entity::find()
+        let select = customer::Entity::find()
             .filter(customer::Column::Namespace.eq(ns.as_str()))
-            .filter(customer::Column::Id.eq(id))
-            .one(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .map(to_domain)
-            .transpose()
+            .filter(customer::Column::Id.eq(id));
+        self.one(select, to_domain).await
     }
 
     /// The live customer with this key.
@@ -142,15 +138,11 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         ns: &Namespace,
         key: &str,
     ) -> StoreResult<Option<Customer>> {
-        customer::Entity::find()
+        let select = customer::Entity::find()
             .filter(customer::Column::Namespace.eq(ns.as_str()))
             .filter(customer::Column::Key.eq(key))
-            .filter(customer::Column::DeletedAt.is_null())
-            .one(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .map(to_domain)
-            .transpose()
+            .filter(customer::Column::DeletedAt.is_null());
+        self.one(select, to_domain).await
     }
 
     /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier
@@ -221,13 +213,8 @@ impl<C: ConnectionTrait> Reader<'_, C> {
             OrderField::Id => Sort::Id,
         };
         let (after, desc) = (query.after.as_ref(), query.order.descending);
-        page(select, sort, C::Id, after, desc, query.page_size + 1)?
-            .all(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        let select = page(select, sort, C::Id, after, desc, query.page_size + 1)?;
+        self.all(select, to_domain).await
     }
 }
 

@@ -2,10 +2,10 @@
 //! connection; `Store` answers it outside a transaction and `Tx` inside its transaction, under the
 //! same name and signature.
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Select};
 
 use super::cache::CustomerCache;
-use super::{IdempotencyRecord, Store, StoreResult, Tx};
+use super::{IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::Namespace;
 use crate::domain::app::{App, AppSecrets, CustomerApp};
 use crate::domain::checkout::{CheckoutSession, SessionStatus};
@@ -26,6 +26,37 @@ pub(super) struct Reader<'a, C> {
     /// Customers by id; only outside a transaction (a transaction reads its own writes, which must
     /// not reach the cache before it commits).
     pub(super) customer_cache: Option<&'a CustomerCache>,
+}
+
+impl<C: ConnectionTrait> Reader<'_, C> {
+    /// The first row `select` finds, as `to_domain` reads it.
+    pub(super) async fn one<E: EntityTrait, T>(
+        &self,
+        select: Select<E>,
+        to_domain: impl FnOnce(E::Model) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        select
+            .one(self.db)
+            .await
+            .map_err(StoreError::from_db)?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Every row `select` finds, as `to_domain` reads them.
+    pub(super) async fn all<E: EntityTrait, T>(
+        &self,
+        select: Select<E>,
+        to_domain: impl FnMut(E::Model) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        select
+            .all(self.db)
+            .await
+            .map_err(StoreError::from_db)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
 }
 
 impl Store {

@@ -90,14 +90,10 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         ns: &Namespace,
         which: impl IntoCondition,
     ) -> StoreResult<Option<Subject>> {
-        subject::Entity::find()
+        let select = subject::Entity::find()
             .filter(subject::Column::Namespace.eq(ns.as_str()))
-            .filter(which)
-            .one(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .map(to_domain)
-            .transpose()
+            .filter(which);
+        self.one(select, to_domain).await
     }
 
     /// The live subjects with these keys.
@@ -109,16 +105,11 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        subject::Entity::find()
+        let select = subject::Entity::find()
             .filter(subject::Column::Namespace.eq(ns.as_str()))
             .filter(subject::Column::Key.is_in(keys.iter().copied()))
-            .filter(subject::Column::DeletedAt.is_null())
-            .all(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+            .filter(subject::Column::DeletedAt.is_null());
+        self.all(select, to_domain).await
     }
 
     /// Subjects ordered by (key, id), after `after`, at most `limit`.
@@ -155,13 +146,8 @@ impl<C: ConnectionTrait> Reader<'_, C> {
                 ),
             );
         }
-        page(select, Sort::Text(C::Key), C::Id, after, false, limit)?
-            .all(self.db)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        let select = page(select, Sort::Text(C::Key), C::Id, after, false, limit)?;
+        self.all(select, to_domain).await
     }
 }
 
