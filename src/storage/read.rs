@@ -87,8 +87,8 @@ macro_rules! reads {
     ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
         impl Store {
             $(
-                #[doc = concat!("`", stringify!($name), "`, read outside a transaction (see the \
-                    read of that name in storage/read.rs).")]
+                #[doc = concat!("The read `", stringify!($name), "` outside a transaction (the \
+                    storage Reader's, documented in its repository module).")]
                 pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     self.read().$name($($arg),*).await
                 }
@@ -96,8 +96,8 @@ macro_rules! reads {
         }
         impl Tx {
             $(
-                #[doc = concat!("`", stringify!($name), "`, read inside the transaction (see \
-                    the read of that name in storage/read.rs).")]
+                #[doc = concat!("The read `", stringify!($name), "` inside the transaction (the \
+                    storage Reader's, documented in its repository module).")]
                 pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
                     self.read().$name($($arg),*).await
                 }
