@@ -4,15 +4,15 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, Select, Set,
 };
 
-use super::customers::keyset;
 use super::entities::app;
+use super::query::{Sort, insert, page};
+use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::app::{App, AppSecrets, AppStatus};
-use crate::domain::page::{Cursor, SortValue};
+use crate::domain::page::Cursor;
 use crate::domain::values::{Description, Metadata, Name};
 use crate::domain::{Namespace, Timestamp};
 
@@ -78,18 +78,6 @@ fn to_row(ns: &Namespace, a: &App, secrets: &AppSecrets) -> StoreResult<app::Act
     })
 }
 
-async fn one(
-    db: &impl ConnectionTrait,
-    select: Select<app::Entity>,
-) -> StoreResult<Option<(App, AppSecrets)>> {
-    select
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?
-        .map(to_domain)
-        .transpose()
-}
-
 fn by_id(ns: &Namespace, id: &str) -> Select<app::Entity> {
     app::Entity::find()
         .filter(app::Column::Namespace.eq(ns.as_str()))
@@ -114,21 +102,73 @@ fn live_default(ns: &Namespace) -> Select<app::Entity> {
         .filter(app::Column::IsDefault.eq(true))
 }
 
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// The app with this id, live or deleted, with its secrets.
-    pub async fn app_by_id(
+    pub(super) async fn app_by_id(
         &self,
         ns: &Namespace,
         id: &str,
     ) -> StoreResult<Option<(App, AppSecrets)>> {
-        one(&self.reader, by_id(ns, id)).await
+        self.one(by_id(ns, id), to_domain).await
     }
 
     /// The namespace's live default app, with its secrets.
-    pub async fn default_app(&self, ns: &Namespace) -> StoreResult<Option<(App, AppSecrets)>> {
-        one(&self.reader, live_default(ns)).await
+    pub(super) async fn default_app(
+        &self,
+        ns: &Namespace,
+    ) -> StoreResult<Option<(App, AppSecrets)>> {
+        self.one(live_default(ns), to_domain).await
     }
 
+    /// Whether the namespace has a live default app.
+    pub(super) async fn has_live_default_app(&self, ns: &Namespace) -> StoreResult<bool> {
+        let count = live_default(ns)
+            .count(self.db)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(count > 0)
+    }
+
+    /// Up to `limit` apps ordered by (created_at, id), after `after` if given. `after.value`
+    /// must be the created_at (`SortValue::Int`) of the last app of the previous page.
+    pub(super) async fn list_apps(
+        &self,
+        ns: &Namespace,
+        show_deleted: bool,
+        after: Option<&Cursor>,
+        limit: u64,
+    ) -> StoreResult<Vec<App>> {
+        use app::Column as C;
+        let mut select = app::Entity::find().filter(C::Namespace.eq(ns.as_str()));
+        if !show_deleted {
+            select = select.filter(C::DeletedAt.is_null());
+        }
+        let select = page(select, Sort::Int(C::CreatedAt), C::Id, after, false, limit)?;
+        self.all(select, |row| to_domain(row).map(|(app, _)| app))
+            .await
+    }
+
+    /// The app with this id in any namespace (a webhook URL carries only the app id), live or
+    /// deleted, with its namespace and secrets.
+    pub(super) async fn app_for_webhook(
+        &self,
+        app_id: &str,
+    ) -> StoreResult<Option<(Namespace, App, AppSecrets)>> {
+        let Some(row) = app::Entity::find()
+            .filter(app::Column::Id.eq(app_id))
+            .one(self.db)
+            .await
+            .map_err(StoreError::from_db)?
+        else {
+            return Ok(None);
+        };
+        let ns = Namespace::new(row.namespace.clone());
+        let (app, secrets) = to_domain(row)?;
+        Ok(Some((ns, app, secrets)))
+    }
+}
+
+impl Store {
     /// Sets the status of the live app with this id while its API key is still the one stored
     /// as `key_ciphertext` (each encryption has its own nonce, so a rotated key never matches).
     /// Whether it was written (false: deleted, unknown or the key changed).
@@ -152,64 +192,6 @@ impl Store {
             .map_err(StoreError::from_db)?;
         Ok(result.rows_affected == 1)
     }
-
-    /// Up to `limit` apps ordered by (created_at, id), after `after` if given. `after.value`
-    /// must be the created_at (`SortValue::Int`) of the last app of the previous page.
-    pub async fn list_apps(
-        &self,
-        ns: &Namespace,
-        show_deleted: bool,
-        after: Option<&Cursor>,
-        limit: u64,
-    ) -> StoreResult<Vec<App>> {
-        use app::Column as C;
-        let mut select = app::Entity::find().filter(C::Namespace.eq(ns.as_str()));
-        if !show_deleted {
-            select = select.filter(C::DeletedAt.is_null());
-        }
-        if let Some(after) = after {
-            let SortValue::Int(created_at) = after.value else {
-                return Err(StoreError::Db(DbErr::Custom(format!(
-                    "an app page cursor needs a created_at value, got {:?}",
-                    after.value
-                ))));
-            };
-            select = select.filter(keyset(
-                vec![Expr::col(C::CreatedAt), Expr::col(C::Id)],
-                vec![Expr::val(created_at), Expr::val(after.id.clone())],
-                false,
-            ));
-        }
-        select
-            .order_by_asc(C::CreatedAt)
-            .order_by_asc(C::Id)
-            .limit(limit)
-            .all(&self.reader)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(|row| to_domain(row).map(|(app, _)| app))
-            .collect()
-    }
-
-    /// The app with this id in any namespace (a webhook URL carries only the app id), live or
-    /// deleted, with its namespace and secrets.
-    pub async fn app_for_webhook(
-        &self,
-        app_id: &str,
-    ) -> StoreResult<Option<(Namespace, App, AppSecrets)>> {
-        let Some(row) = app::Entity::find()
-            .filter(app::Column::Id.eq(app_id))
-            .one(&self.reader)
-            .await
-            .map_err(StoreError::from_db)?
-        else {
-            return Ok(None);
-        };
-        let ns = Namespace::new(row.namespace.clone());
-        let (app, secrets) = to_domain(row)?;
-        Ok(Some((ns, app, secrets)))
-    }
 }
 
 impl Tx {
@@ -221,34 +203,7 @@ impl Tx {
         app: &App,
         secrets: &AppSecrets,
     ) -> StoreResult<()> {
-        app::Entity::insert(to_row(ns, app, secrets)?)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
-    }
-
-    /// The app with this id, live or deleted, with its secrets, read inside the transaction.
-    pub async fn app_by_id(
-        &self,
-        ns: &Namespace,
-        id: &str,
-    ) -> StoreResult<Option<(App, AppSecrets)>> {
-        one(&self.inner, by_id(ns, id)).await
-    }
-
-    /// The namespace's live default app, with its secrets, read inside the transaction.
-    pub async fn default_app(&self, ns: &Namespace) -> StoreResult<Option<(App, AppSecrets)>> {
-        one(&self.inner, live_default(ns)).await
-    }
-
-    /// Whether the namespace has a live default app.
-    pub async fn has_live_default_app(&self, ns: &Namespace) -> StoreResult<bool> {
-        let count = live_default(ns)
-            .count(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(count > 0)
+        insert(&self.inner, [to_row(ns, app, secrets)?]).await
     }
 
     /// Makes the namespace's live default app (if any) no longer the default.

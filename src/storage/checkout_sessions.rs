@@ -3,15 +3,14 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, UpdateMany,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
 
-use super::customers::keyset;
 use super::entities::checkout_session as cs;
+use super::query::{Sort, insert, page};
+use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::checkout::{CheckoutSession, SessionStatus, UiMode};
-use crate::domain::page::{Cursor, SortValue};
+use crate::domain::page::Cursor;
 use crate::domain::{Namespace, Timestamp};
 
 /// The session (its `client_secret` is `None`) and the stored client secret ciphertext.
@@ -87,34 +86,45 @@ fn to_row(
     })
 }
 
-/// An UPDATE of a session's status and updated_at (the caller adds which session).
-fn set_status(status: SessionStatus, at: Timestamp) -> UpdateMany<cs::Entity> {
-    cs::Entity::update_many()
+/// Sets the status and updated_at of the namespace's session with this id, if it matches
+/// `which` too; returns whether there was one.
+async fn set_status(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    session_id: &str,
+    which: Condition,
+    status: SessionStatus,
+    at: Timestamp,
+) -> StoreResult<bool> {
+    let result = cs::Entity::update_many()
         .col_expr(cs::Column::Status, Expr::val(status.as_str()))
         .col_expr(cs::Column::UpdatedAt, Expr::val(at.micros()))
+        .filter(cs::Column::Namespace.eq(ns.as_str()))
+        .filter(cs::Column::SessionId.eq(session_id))
+        .filter(which)
+        .exec(db)
+        .await
+        .map_err(StoreError::from_db)?;
+    Ok(result.rows_affected > 0)
 }
 
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// The session with this id and its stored client secret ciphertext.
-    pub async fn checkout_session(
+    pub(super) async fn checkout_session(
         &self,
         ns: &Namespace,
         session_id: &str,
     ) -> StoreResult<Option<(CheckoutSession, Option<String>)>> {
-        cs::Entity::find()
+        let select = cs::Entity::find()
             .filter(cs::Column::Namespace.eq(ns.as_str()))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .one(&self.reader)
-            .await
-            .map_err(StoreError::from_db)?
-            .map(to_domain)
-            .transpose()
+            .filter(cs::Column::SessionId.eq(session_id));
+        self.one(select, to_domain).await
     }
 
     /// Up to `limit` sessions, newest first (created_at, then session_id, descending), after
     /// `after` if given. `after.value` must be the created_at (`SortValue::Int`) of the last
     /// session of the previous page.
-    pub async fn list_checkout_sessions(
+    pub(super) async fn list_checkout_sessions(
         &self,
         ns: &Namespace,
         customer_id: Option<&str>,
@@ -130,31 +140,19 @@ impl Store {
         if let Some(status) = status {
             select = select.filter(C::Status.eq(status.as_str()));
         }
-        if let Some(after) = after {
-            let SortValue::Int(created_at) = after.value else {
-                return Err(StoreError::Db(DbErr::Custom(format!(
-                    "a checkout session page cursor needs a created_at value, got {:?}",
-                    after.value
-                ))));
-            };
-            select = select.filter(keyset(
-                vec![Expr::col(C::CreatedAt), Expr::col(C::SessionId)],
-                vec![Expr::val(created_at), Expr::val(after.id.clone())],
-                true,
-            ));
-        }
-        select
-            .order_by_desc(C::CreatedAt)
-            .order_by_desc(C::SessionId)
-            .limit(limit)
-            .all(&self.reader)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        let select = page(
+            select,
+            Sort::Int(C::CreatedAt),
+            C::SessionId,
+            after,
+            true,
+            limit,
+        )?;
+        self.all(select, to_domain).await
     }
+}
 
+impl Store {
     /// Sets the status of the namespace's session with this id; returns whether there was one.
     pub async fn set_checkout_session_status_in(
         &self,
@@ -163,13 +161,7 @@ impl Store {
         status: SessionStatus,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let result = set_status(status, at)
-            .filter(cs::Column::Namespace.eq(ns.as_str()))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .exec(&self.writer)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected > 0)
+        set_status(&self.writer, ns, session_id, Condition::all(), status, at).await
     }
 }
 
@@ -181,11 +173,11 @@ impl Tx {
         session: &CheckoutSession,
         client_secret_ciphertext: Option<String>,
     ) -> StoreResult<()> {
-        cs::Entity::insert(to_row(ns, session, client_secret_ciphertext)?)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(
+            &self.inner,
+            [to_row(ns, session, client_secret_ciphertext)?],
+        )
+        .await
     }
 }
 
@@ -201,13 +193,7 @@ impl Tx {
         status: SessionStatus,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let result = set_status(status, at)
-            .filter(cs::Column::Namespace.eq(ns.as_str()))
-            .filter(cs::Column::AppId.eq(app_id))
-            .filter(cs::Column::SessionId.eq(session_id))
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected > 0)
+        let of_app = Condition::all().add(cs::Column::AppId.eq(app_id));
+        set_status(&self.inner, ns, session_id, of_app, status, at).await
     }
 }

@@ -4,7 +4,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::entities::customer_app as ca;
-use super::{Store, StoreError, StoreResult, Tx};
+use super::query::{insert, soft_delete};
+use super::read::Reader;
+use super::{StoreError, StoreResult, Tx};
 use crate::domain::app::CustomerApp;
 use crate::domain::{Namespace, Timestamp};
 
@@ -37,73 +39,64 @@ fn to_row(ns: &Namespace, e: &CustomerApp) -> ca::ActiveModel {
     }
 }
 
-async fn live_of_customer(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    customer_id: &str,
-) -> StoreResult<Vec<CustomerApp>> {
-    let rows = ca::Entity::find()
-        .filter(ca::Column::Namespace.eq(ns.as_str()))
-        .filter(ca::Column::CustomerId.eq(customer_id))
-        .filter(ca::Column::DeletedAt.is_null())
-        .order_by_asc(ca::Column::CreatedAt)
-        .order_by_asc(ca::Column::Id)
-        .all(db)
-        .await
-        .map_err(StoreError::from_db)?;
-    Ok(rows.into_iter().map(to_domain).collect())
-}
-
-async fn live_entry(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    app_id: &str,
-    customer_id: &str,
-) -> StoreResult<Option<CustomerApp>> {
-    let row = ca::Entity::find()
-        .filter(ca::Column::Namespace.eq(ns.as_str()))
-        .filter(ca::Column::AppId.eq(app_id))
-        .filter(ca::Column::CustomerId.eq(customer_id))
-        .filter(ca::Column::DeletedAt.is_null())
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?;
-    Ok(row.map(to_domain))
-}
-
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// The customer's live app entries, ordered by (created_at, id).
-    pub async fn customer_apps(
+    pub(super) async fn customer_apps(
         &self,
         ns: &Namespace,
         customer_id: &str,
     ) -> StoreResult<Vec<CustomerApp>> {
-        live_of_customer(&self.reader, ns, customer_id).await
+        let rows = ca::Entity::find()
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
+            .filter(ca::Column::CustomerId.eq(customer_id))
+            .filter(ca::Column::DeletedAt.is_null())
+            .order_by_asc(ca::Column::CreatedAt)
+            .order_by_asc(ca::Column::Id)
+            .all(self.db)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(rows.into_iter().map(to_domain).collect())
     }
 
     /// The customer's live entry for the app.
-    pub async fn customer_app(
+    pub(super) async fn customer_app(
         &self,
         ns: &Namespace,
         app_id: &str,
         customer_id: &str,
     ) -> StoreResult<Option<CustomerApp>> {
-        live_entry(&self.reader, ns, app_id, customer_id).await
+        self.live_entry(ns, app_id, ca::Column::CustomerId.eq(customer_id))
+            .await
     }
 
     /// The live entry of the app that uses this Stripe customer.
-    pub async fn customer_app_by_stripe_customer(
+    pub(super) async fn customer_app_by_stripe_customer(
         &self,
         ns: &Namespace,
         app_id: &str,
         stripe_customer_id: &str,
     ) -> StoreResult<Option<CustomerApp>> {
+        self.live_entry(
+            ns,
+            app_id,
+            ca::Column::StripeCustomerId.eq(stripe_customer_id),
+        )
+        .await
+    }
+
+    /// The app's live entry that matches `which`.
+    async fn live_entry(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        which: Expr,
+    ) -> StoreResult<Option<CustomerApp>> {
         let row = ca::Entity::find()
             .filter(ca::Column::Namespace.eq(ns.as_str()))
             .filter(ca::Column::AppId.eq(app_id))
-            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(which)
             .filter(ca::Column::DeletedAt.is_null())
-            .one(&self.reader)
+            .one(self.db)
             .await
             .map_err(StoreError::from_db)?;
         Ok(row.map(to_domain))
@@ -111,25 +104,6 @@ impl Store {
 }
 
 impl Tx {
-    /// The customer's live app entries, ordered by (created_at, id), read inside the transaction.
-    pub async fn customer_apps(
-        &self,
-        ns: &Namespace,
-        customer_id: &str,
-    ) -> StoreResult<Vec<CustomerApp>> {
-        live_of_customer(&self.inner, ns, customer_id).await
-    }
-
-    /// The customer's live entry for the app, read inside the transaction.
-    pub async fn customer_app(
-        &self,
-        ns: &Namespace,
-        app_id: &str,
-        customer_id: &str,
-    ) -> StoreResult<Option<CustomerApp>> {
-        live_entry(&self.inner, ns, app_id, customer_id).await
-    }
-
     /// Inserts an entry. `UniqueViolation` if the customer already has a live entry for the app,
     /// or another live entry of the app uses the same Stripe customer.
     pub async fn insert_customer_app(
@@ -137,11 +111,7 @@ impl Tx {
         ns: &Namespace,
         entry: &CustomerApp,
     ) -> StoreResult<()> {
-        ca::Entity::insert(to_row(ns, entry))
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, [to_row(ns, entry)]).await
     }
 
     /// Writes the Stripe customer, default payment method (with its event time) and updated_at
@@ -228,17 +198,10 @@ impl Tx {
         Ok(())
     }
 
-    /// Sets deleted_at and updated_at of the live entries matching `which`; returns how many.
+    /// Soft-deletes the live entries matching `which`; returns how many.
     async fn soft_delete(&self, which: Condition, at: Timestamp) -> StoreResult<u64> {
-        let result = ca::Entity::update_many()
-            .col_expr(ca::Column::DeletedAt, Expr::val(at.micros()))
-            .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
-            .filter(which)
-            .filter(ca::Column::DeletedAt.is_null())
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected)
+        let columns = (ca::Column::DeletedAt, ca::Column::UpdatedAt);
+        soft_delete::<ca::Entity>(&self.inner, columns, which, at).await
     }
 
     /// Sets the default payment method of the customer's live entry for the app, unless it was

@@ -2,17 +2,18 @@
 
 use std::collections::BTreeMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, Statement, Value,
+    QueryFilter, QueryOrder, Set, Statement, Value,
 };
 
 use super::cache::Lookup;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
+use super::query::{Sort, insert, page, prefix_end};
+use super::read::Reader;
 use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::customer::{Address, Customer, CustomerFields, CustomerQuery, OrderField};
-use crate::domain::page::SortValue;
 use crate::domain::values::{
     CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ShortText,
 };
@@ -102,97 +103,75 @@ fn to_row(ns: &Namespace, c: &Customer) -> customer::ActiveModel {
     to_model(ns, c).into_active_model().reset_all()
 }
 
-async fn by_id(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    id: &str,
-) -> StoreResult<Option<Customer>> {
-    customer::Entity::find()
-        .filter(customer::Column::Namespace.eq(ns.as_str()))
-        .filter(customer::Column::Id.eq(id))
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?
-        .map(to_domain)
-        .transpose()
-}
-
-async fn live_by_key(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    key: &str,
-) -> StoreResult<Option<Customer>> {
-    customer::Entity::find()
-        .filter(customer::Column::Namespace.eq(ns.as_str()))
-        .filter(customer::Column::Key.eq(key))
-        .filter(customer::Column::DeletedAt.is_null())
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?
-        .map(to_domain)
-        .transpose()
-}
-
-async fn holders(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    identifiers: &[&str],
-) -> StoreResult<Vec<(String, String)>> {
-    if identifiers.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = ident::Entity::find()
-        .filter(ident::Column::Namespace.eq(ns.as_str()))
-        .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
-        .filter(ident::Column::ValidTo.is_null())
-        .order_by_asc(ident::Column::Identifier)
-        .all(db)
-        .await
-        .map_err(StoreError::from_db)?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.identifier, row.customer_id))
-        .collect())
-}
-
-impl Store {
-    /// The customer with this id, live or deleted.
-    pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        let Some(cache) = &self.customer_cache else {
-            return by_id(&self.reader, ns, id).await;
+impl<C: ConnectionTrait> Reader<'_, C> {
+    /// The customer with this id, live or deleted; outside a transaction served from the customer
+    /// cache where there is one.
+    pub(super) async fn customer_by_id(
+        &self,
+        ns: &Namespace,
+        id: &str,
+    ) -> StoreResult<Option<Customer>> {
+        let Some(cache) = self.customer_cache else {
+            return self.find_customer(ns, id).await;
         };
         let ticket = match cache.get(ns.as_str(), id) {
             Lookup::Hit(customer) => return Ok(Some(Customer::clone(&customer))),
             Lookup::Miss(ticket) => ticket,
         };
-        let found = by_id(&self.reader, ns, id).await?;
+        let found = self.find_customer(ns, id).await?;
         if let Some(customer) = &found {
             cache.fill(ticket, ns.as_str(), customer);
         }
         Ok(found)
     }
 
+    async fn find_customer(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
+        let select = customer::Entity::find()
+            .filter(customer::Column::Namespace.eq(ns.as_str()))
+            .filter(customer::Column::Id.eq(id));
+        self.one(select, to_domain).await
+    }
+
     /// The live customer with this key.
-    pub async fn live_customer_by_key(
+    pub(super) async fn live_customer_by_key(
         &self,
         ns: &Namespace,
         key: &str,
     ) -> StoreResult<Option<Customer>> {
-        live_by_key(&self.reader, ns, key).await
+        let select = customer::Entity::find()
+            .filter(customer::Column::Namespace.eq(ns.as_str()))
+            .filter(customer::Column::Key.eq(key))
+            .filter(customer::Column::DeletedAt.is_null());
+        self.one(select, to_domain).await
     }
 
-    /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier.
-    pub async fn identifier_holders(
+    /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier
+    /// (read on the writer).
+    pub(super) async fn identifier_holders(
         &self,
         ns: &Namespace,
         identifiers: &[&str],
     ) -> StoreResult<Vec<(String, String)>> {
-        holders(&self.writer, ns, identifiers).await
+        if identifiers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = ident::Entity::find()
+            .filter(ident::Column::Namespace.eq(ns.as_str()))
+            .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
+            .filter(ident::Column::ValidTo.is_null())
+            .order_by_asc(ident::Column::Identifier)
+            .all(self.writer)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.identifier, row.customer_id))
+            .collect())
     }
 
     /// One page of customers plus one more row, if there is one (so the caller knows whether a
     /// next page exists).
-    pub async fn list_customers(
+    pub(super) async fn list_customers(
         &self,
         ns: &Namespace,
         query: &CustomerQuery,
@@ -229,76 +208,14 @@ impl Store {
             );
         }
         let sort = match query.order.field {
-            OrderField::Name => Some(C::Name),
-            OrderField::CreatedAt => Some(C::CreatedAt),
-            OrderField::Id => None,
+            OrderField::Name => Sort::Text(C::Name),
+            OrderField::CreatedAt => Sort::Int(C::CreatedAt),
+            OrderField::Id => Sort::Id,
         };
-        let desc = query.order.descending;
-        if let Some(after) = &query.after {
-            let id = Expr::val(after.id.clone());
-            let condition = match (sort, &after.value) {
-                (Some(col), SortValue::Text(v)) => keyset(
-                    vec![Expr::col(col), Expr::col(C::Id)],
-                    vec![Expr::val(v.clone()), id],
-                    desc,
-                ),
-                (Some(col), SortValue::Int(v)) => keyset(
-                    vec![Expr::col(col), Expr::col(C::Id)],
-                    vec![Expr::val(*v), id],
-                    desc,
-                ),
-                _ => keyset(vec![Expr::col(C::Id)], vec![id], desc),
-            };
-            select = select.filter(condition);
-        }
-        let order = if desc {
-            sea_orm::Order::Desc
-        } else {
-            sea_orm::Order::Asc
-        };
-        if let Some(col) = sort {
-            select = select.order_by(col, order.clone());
-        }
-        select = select.order_by(C::Id, order).limit(query.page_size + 1);
-        select
-            .all(&self.reader)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        let (after, desc) = (query.after.as_ref(), query.order.descending);
+        let select = page(select, sort, C::Id, after, desc, query.page_size + 1)?;
+        self.all(select, to_domain).await
     }
-}
-
-/// `(a, b) > (x, y)` (or `<` when descending): a row comparison both databases serve from the
-/// (sort column, id) index.
-pub(super) fn keyset(columns: Vec<Expr>, values: Vec<Expr>, descending: bool) -> Expr {
-    let (left, right) = if columns.len() == 1 {
-        (columns.into_iter().next(), values.into_iter().next())
-    } else {
-        (Some(Expr::tuple(columns)), Some(Expr::tuple(values)))
-    };
-    let (Some(left), Some(right)) = (left, right) else {
-        return Expr::val(true);
-    };
-    if descending {
-        left.lt(right)
-    } else {
-        left.gt(right)
-    }
-}
-
-/// The smallest string greater than every string that starts with `prefix`, if there is one.
-pub(super) fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (last as u32 + 1..=char::MAX as u32).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 /// What a create writes besides the customer: the remembered response of its request_id.
@@ -455,36 +372,10 @@ fn create_statement(
 }
 
 impl Tx {
-    /// The customer with this id, live or deleted, read inside the transaction.
-    pub async fn customer_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        by_id(&self.inner, ns, id).await
-    }
-
-    /// The live customer with this key, read inside the transaction.
-    pub async fn live_customer_by_key(
-        &self,
-        ns: &Namespace,
-        key: &str,
-    ) -> StoreResult<Option<Customer>> {
-        live_by_key(&self.inner, ns, key).await
-    }
-
-    /// The live holders of these identifiers, read inside the transaction.
-    pub async fn identifier_holders(
-        &self,
-        ns: &Namespace,
-        identifiers: &[&str],
-    ) -> StoreResult<Vec<(String, String)>> {
-        holders(&self.inner, ns, identifiers).await
-    }
-
     /// Inserts a new customer with its subject keys and its claims on its identifiers.
     /// `UniqueViolation` if an identifier is held by another live customer.
     pub async fn insert_customer(&self, ns: &Namespace, customer: &Customer) -> StoreResult<()> {
-        customer::Entity::insert(to_row(ns, customer))
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
+        insert(&self.inner, [to_row(ns, customer)]).await?;
         let keys: Vec<&str> = customer
             .fields
             .subject_keys
@@ -538,7 +429,7 @@ impl Tx {
             .map(Identifier::as_str)
             .collect();
         self.add_subject_keys(ns, &customer.id, &keys).await?;
-        self.release(ns, &customer.id, released, customer.updated_at)
+        self.release(ns, &customer.id, Some(released), customer.updated_at)
             .await?;
         self.claim(ns, &customer.id, claimed, customer.updated_at)
             .await?;
@@ -559,11 +450,7 @@ impl Tx {
             namespace: Set(ns.as_str().to_owned()),
             subject_key: Set((*key).to_owned()),
         });
-        csk::Entity::insert_many(rows)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, rows).await
     }
 
     async fn claim(
@@ -584,29 +471,30 @@ impl Tx {
             valid_from: Set(at.micros()),
             valid_to: Set(None),
         });
-        ident::Entity::insert_many(rows)
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, rows).await
     }
 
+    /// Ends at `at` the open intervals of the customer's claims on `identifiers` (`None`: on all
+    /// of its identifiers).
     async fn release(
         &self,
         ns: &Namespace,
         customer_id: &str,
-        identifiers: &[&str],
+        identifiers: Option<&[&str]>,
         at: Timestamp,
     ) -> StoreResult<()> {
-        if identifiers.is_empty() {
-            return Ok(());
-        }
-        ident::Entity::update_many()
+        let mut update = ident::Entity::update_many()
             .col_expr(ident::Column::ValidTo, Expr::val(at.micros()))
             .filter(ident::Column::Namespace.eq(ns.as_str()))
             .filter(ident::Column::CustomerId.eq(customer_id))
-            .filter(ident::Column::Identifier.is_in(identifiers.iter().copied()))
-            .filter(ident::Column::ValidTo.is_null())
+            .filter(ident::Column::ValidTo.is_null());
+        if let Some(identifiers) = identifiers {
+            if identifiers.is_empty() {
+                return Ok(());
+            }
+            update = update.filter(ident::Column::Identifier.is_in(identifiers.iter().copied()));
+        }
+        update
             .exec(&self.inner)
             .await
             .map_err(StoreError::from_db)?;
@@ -642,28 +530,7 @@ impl Tx {
         if result.rows_affected != 1 {
             return Ok(false);
         }
-        ident::Entity::update_many()
-            .col_expr(ident::Column::ValidTo, Expr::val(deleted_at.micros()))
-            .filter(ident::Column::Namespace.eq(ns.as_str()))
-            .filter(ident::Column::CustomerId.eq(customer.id.as_str()))
-            .filter(ident::Column::ValidTo.is_null())
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
+        self.release(ns, &customer.id, None, deleted_at).await?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix_end;
-
-    #[test]
-    fn prefix_ranges_end_after_every_extension() {
-        assert_eq!(prefix_end("acme").as_deref(), Some("acmf"));
-        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_end("\u{10FFFF}"), None);
-        // The surrogate gap is skipped.
-        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
     }
 }

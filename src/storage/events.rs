@@ -9,11 +9,12 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Qu
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use super::entities::{attribution_identifier as ident, event};
+use super::query::{Sort, after};
+use super::read::Reader;
 use super::{Backend, Store, StoreError, StoreResult, Tx};
 use crate::domain::event::{
     AttributeValue, EventData, EventOwner, EventQuery, StoredEvent, UsageEvent,
 };
-use crate::domain::page::SortValue;
 use crate::domain::values::Identifier;
 use crate::domain::{Namespace, Timestamp, new_id};
 
@@ -277,10 +278,10 @@ fn row_to_event(row: &QueryResult) -> StoreResult<StoredEvent> {
     })
 }
 
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// At most `limit` events of `query` (after its cursor) in (event time, row id) order, each
     /// with the customer that held its subject at its time.
-    pub async fn list_events(
+    pub(super) async fn list_events(
         &self,
         ns: &Namespace,
         query: &EventQuery,
@@ -355,25 +356,17 @@ impl Store {
         if let Some(to) = query.to {
             select.and_where(col(event::Column::EventTime).lt(to.micros()));
         }
-        if let Some(after) = &query.after {
-            let SortValue::Int(time) = after.value else {
-                return Err(StoreError::Db(sea_orm::DbErr::Custom(
-                    "event cursor without a time".into(),
-                )));
-            };
-            select.and_where(super::customers::keyset(
-                vec![col(event::Column::EventTime), col(event::Column::Id)],
-                vec![Expr::val(time), Expr::val(after.id.clone())],
-                false,
-            ));
+        if let Some(cursor) = &query.after {
+            let sort = Sort::Int(col(event::Column::EventTime));
+            select.and_where(after(cursor, sort, col(event::Column::Id), false)?);
         }
         select
             .order_by((e.clone(), event::Column::EventTime), Order::Asc)
             .order_by((e, event::Column::Id), Order::Asc)
             .limit(limit);
-        let backend = self.reader.get_database_backend();
+        let backend = self.db.get_database_backend();
         let rows = self
-            .reader
+            .db
             .query_all_raw(backend.build(&select))
             .await
             .map_err(StoreError::from_db)?;

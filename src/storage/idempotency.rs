@@ -1,8 +1,10 @@
 //! Remembered responses of create-like calls.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::entities::idempotency_record as rec;
+use super::query::insert;
+use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::{Namespace, Timestamp};
 
@@ -15,9 +17,9 @@ pub struct IdempotencyRecord {
     pub response: String,
 }
 
-impl Store {
-    /// The remembered response of (namespace, method, request_id), if any.
-    pub async fn idempotency_record(
+impl<C: ConnectionTrait> Reader<'_, C> {
+    /// The remembered response of (namespace, method, request_id), if any (read on the writer).
+    pub(super) async fn idempotency_record(
         &self,
         ns: &Namespace,
         method: &str,
@@ -27,7 +29,7 @@ impl Store {
             .filter(rec::Column::Namespace.eq(ns.as_str()))
             .filter(rec::Column::Method.eq(method))
             .filter(rec::Column::RequestId.eq(request_id))
-            .one(&self.writer)
+            .one(self.writer)
             .await
             .map_err(StoreError::from_db)?;
         Ok(row.map(|row| IdempotencyRecord {
@@ -35,7 +37,9 @@ impl Store {
             response: row.response,
         }))
     }
+}
 
+impl Store {
     /// Forgets records created before `cutoff`; returns how many.
     pub async fn purge_idempotency_records(&self, cutoff: Timestamp) -> StoreResult<u64> {
         let result = rec::Entity::delete_many()
@@ -57,17 +61,17 @@ impl Tx {
         request_id: &str,
         record: IdempotencyRecord,
     ) -> StoreResult<()> {
-        rec::Entity::insert(rec::ActiveModel {
-            namespace: Set(ns.as_str().to_owned()),
-            method: Set(method.to_owned()),
-            request_id: Set(request_id.to_owned()),
-            request_hash: Set(record.request_hash),
-            response: Set(record.response),
-            created_at: Set(Timestamp::now().micros()),
-        })
-        .exec_without_returning(&self.inner)
+        insert(
+            &self.inner,
+            [rec::ActiveModel {
+                namespace: Set(ns.as_str().to_owned()),
+                method: Set(method.to_owned()),
+                request_id: Set(request_id.to_owned()),
+                request_hash: Set(record.request_hash),
+                response: Set(record.response),
+                created_at: Set(Timestamp::now().micros()),
+            }],
+        )
         .await
-        .map_err(StoreError::from_db)?;
-        Ok(())
     }
 }

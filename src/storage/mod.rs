@@ -11,6 +11,8 @@ mod customers;
 mod entities;
 mod events;
 mod idempotency;
+mod query;
+mod read;
 mod subjects;
 mod webhook_events;
 

@@ -2,15 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::sea_query::{IntoCondition, OnConflict, Query};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Map, Value};
 
 use super::entities::{attribution_identifier as ident, subject};
-use super::{Store, StoreError, StoreResult, Tx};
-use crate::domain::page::{Cursor, SortValue};
+use super::query::{Sort, insert, page, prefix_end, soft_delete};
+use super::read::Reader;
+use super::{StoreError, StoreResult, Tx};
+use crate::domain::page::Cursor;
 use crate::domain::subject::Subject;
 use crate::domain::values::Identifier;
 use crate::domain::{Namespace, Timestamp, new_id};
@@ -60,49 +60,60 @@ fn to_row(ns: &Namespace, s: &Subject) -> subject::ActiveModel {
     }
 }
 
-async fn find_one(
-    db: &impl ConnectionTrait,
-    ns: &Namespace,
-    id: Option<&str>,
-    live_key: Option<&str>,
-) -> StoreResult<Option<Subject>> {
-    let mut select = subject::Entity::find().filter(subject::Column::Namespace.eq(ns.as_str()));
-    if let Some(id) = id {
-        select = select.filter(subject::Column::Id.eq(id));
-    }
-    if let Some(key) = live_key {
-        select = select
-            .filter(subject::Column::Key.eq(key))
-            .filter(subject::Column::DeletedAt.is_null());
-    }
-    select
-        .one(db)
-        .await
-        .map_err(StoreError::from_db)?
-        .map(to_domain)
-        .transpose()
-}
-
 /// Rows per multi-row INSERT (well under both databases' bound-parameter limits).
 const INSERT_CHUNK: usize = 500;
 
-impl Store {
+impl<C: ConnectionTrait> Reader<'_, C> {
     /// A subject by id, live or deleted.
-    pub async fn subject_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Subject>> {
-        find_one(&self.reader, ns, Some(id), None).await
+    pub(super) async fn subject_by_id(
+        &self,
+        ns: &Namespace,
+        id: &str,
+    ) -> StoreResult<Option<Subject>> {
+        self.find_one(ns, subject::Column::Id.eq(id)).await
     }
 
     /// The live subject with this key.
-    pub async fn live_subject_by_key(
+    pub(super) async fn live_subject_by_key(
         &self,
         ns: &Namespace,
         key: &str,
     ) -> StoreResult<Option<Subject>> {
-        find_one(&self.reader, ns, None, Some(key)).await
+        let live = Condition::all()
+            .add(subject::Column::Key.eq(key))
+            .add(subject::Column::DeletedAt.is_null());
+        self.find_one(ns, live).await
+    }
+
+    async fn find_one(
+        &self,
+        ns: &Namespace,
+        which: impl IntoCondition,
+    ) -> StoreResult<Option<Subject>> {
+        let select = subject::Entity::find()
+            .filter(subject::Column::Namespace.eq(ns.as_str()))
+            .filter(which);
+        self.one(select, to_domain).await
+    }
+
+    /// The live subjects with these keys.
+    pub(super) async fn live_subjects_by_keys(
+        &self,
+        ns: &Namespace,
+        keys: &[&str],
+    ) -> StoreResult<Vec<Subject>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let select = subject::Entity::find()
+            .filter(subject::Column::Namespace.eq(ns.as_str()))
+            .filter(subject::Column::Key.is_in(keys.iter().copied()))
+            .filter(subject::Column::DeletedAt.is_null());
+        self.all(select, to_domain).await
     }
 
     /// Subjects ordered by (key, id), after `after`, at most `limit`.
-    pub async fn list_subjects(
+    pub(super) async fn list_subjects(
         &self,
         ns: &Namespace,
         key_prefix: Option<&str>,
@@ -118,7 +129,7 @@ impl Store {
         }
         if let Some(prefix) = key_prefix {
             select = select.filter(C::Key.gte(prefix));
-            if let Some(end) = super::customers::prefix_end(prefix) {
+            if let Some(end) = prefix_end(prefix) {
                 select = select.filter(C::Key.lt(end));
             }
         }
@@ -135,74 +146,15 @@ impl Store {
                 ),
             );
         }
-        if let Some(after) = after {
-            let SortValue::Text(key) = &after.value else {
-                return Err(StoreError::Db(sea_orm::DbErr::Custom(
-                    "subject cursor without a key".into(),
-                )));
-            };
-            select = select.filter(super::customers::keyset(
-                vec![Expr::col(C::Key), Expr::col(C::Id)],
-                vec![Expr::val(key.clone()), Expr::val(after.id.clone())],
-                false,
-            ));
-        }
-        select
-            .order_by_asc(C::Key)
-            .order_by_asc(C::Id)
-            .limit(limit)
-            .all(&self.reader)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
+        let select = page(select, Sort::Text(C::Key), C::Id, after, false, limit)?;
+        self.all(select, to_domain).await
     }
 }
 
 impl Tx {
-    /// A subject by id, read inside the transaction.
-    pub async fn subject_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Subject>> {
-        find_one(&self.inner, ns, Some(id), None).await
-    }
-
-    /// The live subject with this key, read inside the transaction.
-    pub async fn live_subject_by_key(
-        &self,
-        ns: &Namespace,
-        key: &str,
-    ) -> StoreResult<Option<Subject>> {
-        find_one(&self.inner, ns, None, Some(key)).await
-    }
-
-    /// The live subjects with these keys.
-    pub async fn live_subjects_by_keys(
-        &self,
-        ns: &Namespace,
-        keys: &[&str],
-    ) -> StoreResult<Vec<Subject>> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        subject::Entity::find()
-            .filter(subject::Column::Namespace.eq(ns.as_str()))
-            .filter(subject::Column::Key.is_in(keys.iter().copied()))
-            .filter(subject::Column::DeletedAt.is_null())
-            .all(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?
-            .into_iter()
-            .map(to_domain)
-            .collect()
-    }
-
     /// Inserts a subject (`UniqueViolation` if a live subject has its key).
     pub async fn insert_subject(&self, ns: &Namespace, subject: &Subject) -> StoreResult<()> {
-        subject::Entity::insert(to_row(ns, subject))
-            .exec_without_returning(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(())
+        insert(&self.inner, [to_row(ns, subject)]).await
     }
 
     /// Writes every column of the subject with this id.
@@ -278,15 +230,11 @@ impl Tx {
         id: &str,
         at: Timestamp,
     ) -> StoreResult<()> {
-        subject::Entity::update_many()
-            .col_expr(subject::Column::DeletedAt, Expr::val(at.micros()))
-            .col_expr(subject::Column::UpdatedAt, Expr::val(at.micros()))
-            .filter(subject::Column::Namespace.eq(ns.as_str()))
-            .filter(subject::Column::Id.eq(id))
-            .filter(subject::Column::DeletedAt.is_null())
-            .exec(&self.inner)
-            .await
-            .map_err(StoreError::from_db)?;
+        let which = Condition::all()
+            .add(subject::Column::Namespace.eq(ns.as_str()))
+            .add(subject::Column::Id.eq(id));
+        let columns = (subject::Column::DeletedAt, subject::Column::UpdatedAt);
+        soft_delete::<subject::Entity>(&self.inner, columns, which, at).await?;
         Ok(())
     }
 }

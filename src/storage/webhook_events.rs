@@ -1,9 +1,10 @@
 //! Stripe webhook events already processed, per app (replays are refused by the primary key).
 
-use sea_orm::{EntityTrait, Set};
+use sea_orm::Set;
 
 use super::entities::webhook_event as we;
-use super::{StoreError, StoreResult, Tx};
+use super::query::insert;
+use super::{StoreResult, Tx};
 use crate::domain::{Namespace, Timestamp};
 
 impl Tx {
@@ -18,17 +19,17 @@ impl Tx {
         event_created: i64,
         at: Timestamp,
     ) -> StoreResult<()> {
-        we::Entity::insert(we::ActiveModel {
-            app_id: Set(app_id.to_owned()),
-            event_id: Set(event_id.to_owned()),
-            event_type: Set(event_type.to_owned()),
-            event_created: Set(event_created),
-            processed_at: Set(at.micros()),
-            namespace: Set(ns.as_str().to_owned()),
-        })
-        .exec_without_returning(&self.inner)
+        insert(
+            &self.inner,
+            [we::ActiveModel {
+                app_id: Set(app_id.to_owned()),
+                event_id: Set(event_id.to_owned()),
+                event_type: Set(event_type.to_owned()),
+                event_created: Set(event_created),
+                processed_at: Set(at.micros()),
+                namespace: Set(ns.as_str().to_owned()),
+            }],
+        )
         .await
-        .map_err(StoreError::from_db)?;
-        Ok(())
     }
 }
