@@ -99,7 +99,11 @@ fn short(v: &mut Violations, field: &str, raw: &str, max: usize) -> Option<Strin
     Some(raw.to_owned())
 }
 
-fn options(v: &mut Violations, raw: Option<&pb::StripeCheckoutSessionOptions>) -> CheckoutOptions {
+fn options(
+    v: &mut Violations,
+    raw: Option<&pb::StripeCheckoutSessionOptions>,
+    now: Timestamp,
+) -> CheckoutOptions {
     let default = pb::StripeCheckoutSessionOptions::default();
     let o = raw.unwrap_or(&default);
     let p = "options";
@@ -130,7 +134,7 @@ fn options(v: &mut Violations, raw: Option<&pb::StripeCheckoutSessionOptions>) -
     };
     let expires_at = o.expires_at.and_then(|t| {
         let micros = t.seconds.saturating_mul(1_000_000);
-        let now = Timestamp::now().micros();
+        let now = now.micros();
         let (min, max) = (now + 30 * 60 * 1_000_000, now + 24 * 3600 * 1_000_000);
         if micros < min || micros > max {
             v.add(
@@ -383,7 +387,7 @@ impl StripeCheckoutService for CheckoutApi {
             );
             None
         };
-        let options = options(&mut v, r.options.as_ref());
+        let options = options(&mut v, r.options.as_ref(), self.checkout.now());
         // The hosted/embedded rules speak of valid fields only (a malformed success_url must not
         // also be reported as missing).
         if v.is_empty() {
@@ -459,7 +463,7 @@ impl StripeCheckoutService for CheckoutApi {
             )
             .await?;
         Ok(Response::new(pb::ListStripeCheckoutSessionsResponse {
-            sessions: page.sessions.into_iter().map(session_to_pb).collect(),
+            sessions: page.items.into_iter().map(session_to_pb).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

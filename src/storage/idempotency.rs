@@ -48,14 +48,15 @@ impl Store {
 }
 
 impl Tx {
-    /// Remembers a response in the same transaction as the work. `UniqueViolation` if a
-    /// concurrent call with the same request_id got there first.
+    /// Remembers a response, recorded `at`, in the same transaction as the work.
+    /// `UniqueViolation` if a concurrent call with the same request_id got there first.
     pub async fn put_idempotency_record(
         &self,
         ns: &Namespace,
         method: &str,
         request_id: &str,
         record: IdempotencyRecord,
+        at: Timestamp,
     ) -> StoreResult<()> {
         rec::Entity::insert(rec::ActiveModel {
             namespace: Set(ns.as_str().to_owned()),
@@ -63,7 +64,7 @@ impl Tx {
             request_id: Set(request_id.to_owned()),
             request_hash: Set(record.request_hash),
             response: Set(record.response),
-            created_at: Set(Timestamp::now().micros()),
+            created_at: Set(at.micros()),
         })
         .exec_without_returning(&self.inner)
         .await
