@@ -113,10 +113,6 @@ impl Checkout {
         request_id: Option<RequestId>,
         deadline: Instant,
     ) -> Result<CheckoutSession> {
-        let violations = input.options.check_ui_rules("options");
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations));
-        }
         let idempotent = request_id
             .as_ref()
             .map(|rid| Idempotent::new("CreateStripeCheckoutSession", rid, &input))
