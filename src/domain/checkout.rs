@@ -313,24 +313,6 @@ fn short(v: &mut Violations, field: String, raw: &str, max: usize) -> Option<Str
     Some(raw.to_owned())
 }
 
-/// Checks a Stripe customer id given by a caller (cus_..., letters, digits and `_`; empty means
-/// none).
-pub fn parse_stripe_customer_id(field: &str, raw: &str) -> Result<Option<String>, FieldViolation> {
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    let valid = raw.starts_with("cus_")
-        && raw.len() > 4
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !valid {
-        return Err(FieldViolation::new(
-            field,
-            "must be a Stripe customer id (cus_...)",
-        ));
-    }
-    Ok(Some(raw.to_owned()))
-}
-
 impl CheckoutOptions {
     /// Parses the options of a request (field paths under `prefix`) at time `now`: every field
     /// checked, then, if all are valid, the hosted/embedded rules (a malformed success_url is
@@ -789,18 +771,6 @@ mod tests {
         assert_eq!(fields(&at(now + 30 * 60 - 1)), ["o.expires_at"]);
         assert_eq!(fields(&at(now + 24 * 3600 + 1)), ["o.expires_at"]);
         assert_eq!(fields(&at(i64::MAX)), ["o.expires_at"]);
-    }
-
-    #[test]
-    fn stripe_customer_ids() {
-        assert_eq!(parse_stripe_customer_id("f", ""), Ok(None));
-        assert_eq!(
-            parse_stripe_customer_id("f", "cus_A1_b"),
-            Ok(Some("cus_A1_b".to_owned()))
-        );
-        for bad in ["cus_", "cu_1", "cus_1 2", "cus_é"] {
-            assert!(parse_stripe_customer_id("f", bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

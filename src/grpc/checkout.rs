@@ -8,9 +8,9 @@ use super::convert::{self, timestamp};
 use super::pb::stripe_checkout_service_server::StripeCheckoutService;
 use super::pb::{self, checkout_customer};
 use super::{deadline, namespace};
+use crate::domain::app::parse_stripe_id;
 use crate::domain::checkout::{
     CheckoutOptions, CheckoutOptionsInput, CheckoutSession, SessionStatus, UiMode,
-    parse_stripe_customer_id,
 };
 use crate::domain::error::Violations;
 use crate::domain::values::{self, Identifier, RequestId, ResourceId};
@@ -206,12 +206,15 @@ impl StripeCheckoutService for CheckoutApi {
         let mut v = Violations::new();
         let app_id = v.check(optional_app_id("app_id", &r.app_id)).flatten();
         let customer = checkout_customer(&mut v, r.customer.as_ref());
-        let stripe_customer_id = v
-            .check(parse_stripe_customer_id(
+        let stripe_customer_id = if r.stripe_customer_id.is_empty() {
+            None
+        } else {
+            v.check(parse_stripe_id(
                 "stripe_customer_id",
                 &r.stripe_customer_id,
+                "cus_",
             ))
-            .flatten();
+        };
         let options = match CheckoutOptions::parse(
             "options",
             &options_input(r.options.as_ref()),
