@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::config::{SecretKeySource, Settings};
 use crate::domain::Timestamp;
+use crate::domain::clock::{SharedClock, SystemClock};
 use crate::grpc::apps::AppApi;
 use crate::grpc::auth::Auth;
 use crate::grpc::checkout::CheckoutApi;
@@ -35,7 +36,7 @@ use crate::grpc::pb::stripe_checkout_service_server::StripeCheckoutServiceServer
 use crate::grpc::{FILE_DESCRIPTOR_SET, SERVICE_NAMES};
 use crate::payments::{Payments, StripeGateway};
 use crate::secrets::Cipher;
-use crate::service::Services;
+use crate::service::{Deps, Services};
 use crate::storage::{PoolSettings, Store};
 
 /// Why the server could not start.
@@ -175,12 +176,26 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 }
 
 impl Application {
-    /// Opens the database, binds both listeners and starts serving.
+    /// Opens the database, binds both listeners and starts serving, on the system's clock.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`Application::build`], with time taken from `clock` (tests move a manual clock).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<Self, StartError> {
         let cipher = load_cipher(&settings.secret_key)?;
         let store = open_store(&settings, settings.migrate_at_start).await?;
         let payments: Arc<dyn Payments> = Arc::new(StripeGateway::new(&settings.stripe_api_base));
-        let services = Services::new(store.clone(), payments, cipher, settings.public_url.clone());
+        let services = Services::new(Deps {
+            store: store.clone(),
+            payments,
+            cipher,
+            clock: clock.clone(),
+            public_url: settings.public_url.clone(),
+        });
 
         let grpc_listener = bind(settings.grpc_addr).await?;
         let http_listener = bind(settings.http_addr).await?;
@@ -346,6 +361,7 @@ impl Application {
         )));
         background.push(tokio::spawn(purge_idempotency_records(
             store.clone(),
+            clock,
             shutdown_rx,
         )));
 
@@ -507,7 +523,11 @@ async fn watch_api_keys(
 }
 
 /// Forgets idempotency records older than their retention, hourly.
-async fn purge_idempotency_records(store: Store, shutdown: watch::Receiver<bool>) {
+async fn purge_idempotency_records(
+    store: Store,
+    clock: SharedClock,
+    shutdown: watch::Receiver<bool>,
+) {
     let retention = crate::service::IDEMPOTENCY_RETENTION + Duration::from_secs(3600);
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -516,7 +536,7 @@ async fn purge_idempotency_records(store: Store, shutdown: watch::Receiver<bool>
             return;
         }
         let micros = i64::try_from(retention.as_micros()).unwrap_or(i64::MAX);
-        let cutoff = Timestamp(Timestamp::now().micros() - micros);
+        let cutoff = Timestamp(clock.now().micros() - micros);
         match store.purge_idempotency_records(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "purged expired idempotency records"),

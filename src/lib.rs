@@ -3,18 +3,34 @@
 //! # Code map
 //! - `main.rs`: CLI (`serve`, `migrate`, `version`), configuration, logging, signals.
 //! - [`config`]: one `Settings` struct: defaults -> TOML file -> environment -> flags; validated.
-//! - [`app`]: builds the running server (database, gRPC with reflection and health, HTTP) and
-//!   shuts it down gracefully.
-//! - [`domain`]: types and rules (parsed values, customers, pages, errors).
-//! - [`service`]: use cases; each owns its transaction, idempotency and rules.
-//! - [`storage`]: SeaORM entities and repositories, SQLite and PostgreSQL.
+//! - [`app`]: builds the running server (database, the use cases over one `service::Deps` with
+//!   the injected clock, gRPC with reflection and health, HTTP, background jobs) and shuts it
+//!   down gracefully.
+//! - [`domain`]: types and rules, parsed once at the edge into typed values: values (names,
+//!   identifiers, metadata), customers, apps, checkout options and sessions, subjects, usage
+//!   events, ISO codes, one `page::Page<T>` with its tokens, errors, and the `clock`.
+//! - [`service`]: use cases (customers, apps, customer apps, checkout, webhooks, subjects,
+//!   events); each owns its transaction, idempotency and rules, and gets the same `Deps` (store,
+//!   payments, cipher, clock, public URL). Steps several use cases share live in
+//!   `service::steps`.
+//! - [`storage`]: SeaORM entities and repositories, SQLite and PostgreSQL, and the customer cache.
+//! - [`payments`]: Stripe behind the `Payments` trait (async-stripe), and the webhook signature.
 //! - [`grpc`]: generated code, one handler module per service, `status` (the single
-//!   domain-error -> Status map) and `convert` (proto <-> domain).
-//! - [`http`]: the HTTP listener (/healthz).
+//!   domain-error -> Status map), `convert` (proto <-> domain), `auth` (API keys ->
+//!   namespace), `observe` (spans, metrics), `limit` (overload shedding), `codec`.
+//! - [`http`]: the HTTP listener (Stripe webhooks, /metrics, /livez, /readyz = /healthz).
+//! - [`secrets`]: AES-256-GCM sealing of the secrets stored in the database.
+//! - [`metrics`]: the Prometheus registry; [`telemetry`]: logging and OpenTelemetry tracing.
 //!
 //! # Invariants
-//! - Only `grpc` knows protobuf types; only `storage` knows SeaORM; `domain` depends on neither.
-//! - Handlers are thin: decode, call one use case, encode.
+//! - Only `grpc` (and `app`, which mounts its servers) knows tonic and protobuf types; only
+//!   `storage` knows SeaORM; only `payments` knows Stripe's crates; `domain` depends on none of
+//!   them, nor on `service`, `storage` or `payments`.
+//! - Handlers are thin: decode, parse into domain types (the rules live in `domain`), call one
+//!   use case, encode. Errors become a Status in one place, `grpc::status`.
+//! - No use case reaches through another for its dependencies: each holds a `service::Deps`.
+//! - Below `grpc`, "now" comes from the injected `domain::clock::Clock`, never from the system
+//!   (`app` builds the system clock; storage stamps only times it is given).
 //! - Every row has a namespace; every statement filters by it (reads, and updates and deletes by
 //!   id too) and every uniqueness rule is per namespace. The namespace comes from the caller's
 //!   credentials (the interceptor), never from a request field. Two statements are global by
@@ -23,6 +39,8 @@
 //! - Attribution identifiers (customer keys and subject keys) belong to at most one live customer
 //!   per namespace: a partial unique index on the open intervals of `attribution_identifiers`
 //!   enforces it; code only checks first to name the holder in the error.
+//! - A request_id's fingerprint is the SHA-256 of the serialized request; a request that cannot be
+//!   serialized fails (INTERNAL) rather than sharing an empty fingerprint.
 //! - Timestamps are stored as integer microseconds since the Unix epoch on both databases.
 #![forbid(unsafe_code)]
 

@@ -213,9 +213,48 @@ impl WireSize for App {
     }
 }
 
+/// Longest Stripe object id a caller may give.
+pub const MAX_STRIPE_ID: usize = 255;
+
+/// A Stripe object id given by a caller: `prefix` (e.g. `cus_`, `pm_`), then at least one
+/// letter, digit or underscore, at most [`MAX_STRIPE_ID`] characters in all.
+pub fn parse_stripe_id(field: &str, raw: &str, prefix: &str) -> Result<String, FieldViolation> {
+    let valid = raw.len() > prefix.len()
+        && raw.len() <= MAX_STRIPE_ID
+        && raw.starts_with(prefix)
+        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(FieldViolation::new(
+            field,
+            format!("must be a Stripe id starting with {prefix}"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stripe_ids_have_their_prefix_and_safe_characters() {
+        assert_eq!(
+            parse_stripe_id("f", "cus_A1_b", "cus_"),
+            Ok("cus_A1_b".to_owned())
+        );
+        let long = format!("cus_{}", "x".repeat(MAX_STRIPE_ID));
+        for bad in [
+            "",
+            "cus_",
+            "cu_1",
+            "pm_1",
+            "cus_1 2",
+            "cus_é",
+            long.as_str(),
+        ] {
+            assert!(parse_stripe_id("f", bad, "cus_").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn keys_need_a_known_prefix_and_follow_its_mode() {

@@ -138,9 +138,23 @@ impl Violations {
         }
     }
 
+    /// Records every violation of `violations`.
+    pub fn extend(&mut self, violations: impl IntoIterator<Item = FieldViolation>) {
+        self.0.extend(violations);
+    }
+
     /// Whether anything was recorded.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Ok with `value` if nothing was recorded, every violation otherwise.
+    pub fn into_result<T>(self, value: T) -> Result<T, Vec<FieldViolation>> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
     }
 
     /// Ok if nothing was recorded, INVALID_ARGUMENT with every violation otherwise.

@@ -54,11 +54,6 @@ impl fmt::Display for Namespace {
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
-    /// The current time, truncated to microseconds.
-    pub fn now() -> Self {
-        Self(chrono::Utc::now().timestamp_micros())
-    }
-
     /// Microseconds since the Unix epoch.
     pub fn micros(self) -> i64 {
         self.0

@@ -212,6 +212,42 @@ pub fn finish<T: WireSize>(
     (rows, token)
 }
 
+/// One page of a list: its items, in the list's order, and the token of the next page (`None`
+/// on the last page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of the page.
+    pub items: Vec<T>,
+    /// The token of the next page, if there is one.
+    pub next_page_token: Option<String>,
+}
+
+impl<T: WireSize> Page<T> {
+    /// The page made of `rows` (read with one row more than `page_size`): see [`finish`].
+    pub fn from_rows(
+        rows: Vec<T>,
+        page_size: u64,
+        query_fingerprint: &str,
+        cursor_after: impl Fn(&T) -> Cursor,
+    ) -> Self {
+        let (items, next_page_token) = finish(rows, page_size, query_fingerprint, cursor_after);
+        Self {
+            items,
+            next_page_token,
+        }
+    }
+}
+
+impl<T> Page<T> {
+    /// The same page with every item mapped by `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_page_token: self.next_page_token,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,7 @@ impl AppService for AppApi {
             .list(&ns, r.show_deleted, page_size, &r.page_token)
             .await?;
         Ok(Response::new(pb::ListAppsResponse {
-            apps: page.apps.into_iter().map(app_to_pb).collect(),
+            apps: page.items.into_iter().map(app_to_pb).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

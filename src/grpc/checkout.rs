@@ -1,7 +1,5 @@
-//! StripeCheckoutService: decode (every option validated, field paths under `options`), call the
-//! use case, encode.
-
-use std::collections::BTreeMap;
+//! StripeCheckoutService: decode, parse (the rules live in `domain::checkout`), call the use case,
+//! encode.
 
 use tonic::{Request, Response, Status};
 
@@ -10,14 +8,13 @@ use super::convert::{self, timestamp};
 use super::pb::stripe_checkout_service_server::StripeCheckoutService;
 use super::pb::{self, checkout_customer};
 use super::{deadline, namespace};
+use crate::domain::app::parse_stripe_id;
 use crate::domain::checkout::{
-    CheckoutOptions, CheckoutSession, Choice, CustomText, LOCALES, MAX_CHECKOUT_METADATA_ENTRIES,
-    MAX_CUSTOM_TEXT, MAX_STRIPE_METADATA_KEY, MAX_STRIPE_METADATA_VALUE, RESERVED_METADATA_PREFIX,
-    SessionStatus, UiMode, parse_url,
+    CheckoutOptions, CheckoutOptionsInput, CheckoutSession, SessionStatus, UiMode,
 };
 use crate::domain::error::Violations;
-use crate::domain::values::{self, Currency, Identifier, RequestId, ResourceId};
-use crate::domain::{Error, Timestamp, page};
+use crate::domain::values::{self, Identifier, RequestId, ResourceId};
+use crate::domain::{Error, page};
 use crate::service::Checkout;
 use crate::service::checkout::{CheckoutCustomer, CreateCheckout};
 
@@ -69,20 +66,6 @@ fn session_to_pb(s: CheckoutSession) -> pb::StripeCheckoutSession {
     }
 }
 
-/// An enum field: 0 (unspecified) is `None`; unknown numbers are a violation.
-fn choice(v: &mut Violations, field: &str, raw: i32, values: &[(i32, Choice)]) -> Option<Choice> {
-    if raw == 0 {
-        return None;
-    }
-    match values.iter().find(|(n, _)| *n == raw) {
-        Some((_, c)) => Some(*c),
-        None => {
-            v.add(field, format!("{raw} is not a value of this enum"));
-            None
-        }
-    }
-}
-
 /// Checks the `id` of a Checkout Session lookup: required, storable, at most 255 characters.
 fn session_id(id: &str) -> Result<(), Error> {
     if id.is_empty() {
@@ -91,234 +74,90 @@ fn session_id(id: &str) -> Result<(), Error> {
     values::text("id", id, 255).map_err(|v| Error::InvalidArgument(vec![v]))
 }
 
-fn short(v: &mut Violations, field: &str, raw: &str, max: usize) -> Option<String> {
-    if raw.is_empty() {
-        return None;
+/// Stripe's word for a proto enum value: `""` for 0 (unspecified), the number itself (which no
+/// enum of the domain accepts) for a value this build does not know.
+fn word<E: Copy>(raw: i32, known: &[(E, &'static str)], number: impl Fn(E) -> i32) -> String {
+    if raw == 0 {
+        return String::new();
     }
-    v.check(values::text(field, raw, max))?;
-    Some(raw.to_owned())
+    known
+        .iter()
+        .find(|(e, _)| number(*e) == raw)
+        .map_or_else(|| raw.to_string(), |(_, w)| (*w).to_owned())
 }
 
-fn options(v: &mut Violations, raw: Option<&pb::StripeCheckoutSessionOptions>) -> CheckoutOptions {
-    let default = pb::StripeCheckoutSessionOptions::default();
-    let o = raw.unwrap_or(&default);
-    let p = "options";
-    let ui_mode = match pb::StripeCheckoutUiMode::try_from(o.ui_mode) {
-        Ok(pb::StripeCheckoutUiMode::Embedded) => UiMode::Embedded,
-        Ok(_) => UiMode::Hosted,
-        Err(_) => {
-            v.add(
-                format!("{p}.ui_mode"),
-                format!("{} is not HOSTED or EMBEDDED", o.ui_mode),
-            );
-            UiMode::Hosted
-        }
-    };
-    let locale = if o.locale.is_empty() {
-        None
-    } else if LOCALES.contains(&o.locale.as_str()) {
-        Some(o.locale.clone())
-    } else {
-        v.add(
-            format!("{p}.locale"),
-            format!(
-                "{:?} is not a Checkout locale (e.g. auto, en, fr-CA)",
-                o.locale
-            ),
-        );
-        None
-    };
-    let expires_at = o.expires_at.and_then(|t| {
-        let micros = t.seconds.saturating_mul(1_000_000);
-        let now = Timestamp::now().micros();
-        let (min, max) = (now + 30 * 60 * 1_000_000, now + 24 * 3600 * 1_000_000);
-        if micros < min || micros > max {
-            v.add(
-                format!("{p}.expires_at"),
-                "must be 30 minutes to 24 hours from now",
-            );
-            None
-        } else {
-            Some(Timestamp(micros))
-        }
-    });
-    let mut metadata = BTreeMap::new();
-    if o.metadata.len() > MAX_CHECKOUT_METADATA_ENTRIES {
-        v.add(
-            format!("{p}.metadata"),
-            format!("must have at most {MAX_CHECKOUT_METADATA_ENTRIES} entries"),
-        );
-    }
-    for (key, value) in &o.metadata {
-        let field = format!("{p}.metadata[{key:?}]");
-        if key.starts_with(RESERVED_METADATA_PREFIX) {
-            v.add(
-                field,
-                format!("keys starting with {RESERVED_METADATA_PREFIX} are reserved for patron"),
-            );
-        } else if key.is_empty() || key.chars().count() > MAX_STRIPE_METADATA_KEY {
-            v.add(
-                field,
-                format!("keys must be 1..{MAX_STRIPE_METADATA_KEY} characters"),
-            );
-        } else if let Err(violation) =
-            values::storable(&field, key).and_then(|()| values::storable(&field, value))
-        {
-            v.add(violation.field, violation.description);
-        } else if value.chars().count() > MAX_STRIPE_METADATA_VALUE {
-            v.add(
-                field,
-                format!("values must be at most {MAX_STRIPE_METADATA_VALUE} characters"),
-            );
-        } else {
-            metadata.insert(key.clone(), value.clone());
-        }
-    }
-    let mut payment_method_types = Vec::new();
-    for (i, t) in o.payment_method_types.iter().enumerate() {
-        if t.is_empty() || t.len() > 64 || !t.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-            v.add(
-                format!("{p}.payment_method_types[{i}]"),
-                format!("{t:?} is not a payment method type (e.g. card)"),
-            );
-        } else if !payment_method_types.contains(t) {
-            payment_method_types.push(t.clone());
-        }
-    }
+/// The options of a request as the domain parses them (decoding only: no rule is checked here).
+fn options_input(raw: Option<&pb::StripeCheckoutSessionOptions>) -> CheckoutOptionsInput {
     use pb::{
         BillingAddressCollection as B, CustomerUpdateBehavior as U,
         PaymentMethodReuseAgreementPosition as P, PromotionsConsent as Pr,
-        RedirectOnCompletion as R, TaxIdRequired as T, TermsOfServiceConsent as Tos,
+        RedirectOnCompletion as R, StripeCheckoutUiMode as M, TaxIdRequired as T,
+        TermsOfServiceConsent as Tos,
     };
-    let auto_never = [
-        (U::Auto as i32, Choice::Auto),
-        (U::Never as i32, Choice::Never),
-    ];
+    let default = pb::StripeCheckoutSessionOptions::default();
+    let o = raw.unwrap_or(&default);
     let update = o.customer_update.unwrap_or_default();
     let consent = o.consent_collection.unwrap_or_default();
     let text = o.custom_text.clone().unwrap_or_default();
-    let tp = format!("{p}.custom_text");
-    let custom_text = CustomText {
-        after_submit: short(
-            v,
-            &format!("{tp}.after_submit"),
-            &text.after_submit,
-            MAX_CUSTOM_TEXT,
+    let behavior = |raw: i32| word(raw, &[(U::Auto, "auto"), (U::Never, "never")], |e| e as i32);
+    CheckoutOptionsInput {
+        currency: o.currency.clone(),
+        success_url: o.success_url.clone(),
+        cancel_url: o.cancel_url.clone(),
+        return_url: o.return_url.clone(),
+        ui_mode: word(
+            o.ui_mode,
+            &[(M::Hosted, "hosted"), (M::Embedded, "embedded")],
+            |e| e as i32,
         ),
-        shipping_address: short(
-            v,
-            &format!("{tp}.shipping_address"),
-            &text.shipping_address,
-            MAX_CUSTOM_TEXT,
-        ),
-        submit: short(v, &format!("{tp}.submit"), &text.submit, MAX_CUSTOM_TEXT),
-        terms_of_service_acceptance: short(
-            v,
-            &format!("{tp}.terms_of_service_acceptance"),
-            &text.terms_of_service_acceptance,
-            MAX_CUSTOM_TEXT,
-        ),
-    };
-    CheckoutOptions {
-        currency: v
-            .check(Currency::parse(&format!("{p}.currency"), &o.currency))
-            .flatten(),
-        success_url: v
-            .check(parse_url(&format!("{p}.success_url"), &o.success_url))
-            .flatten(),
-        cancel_url: v
-            .check(parse_url(&format!("{p}.cancel_url"), &o.cancel_url))
-            .flatten(),
-        return_url: v
-            .check(parse_url(&format!("{p}.return_url"), &o.return_url))
-            .flatten(),
-        ui_mode,
-        client_reference_id: short(
-            v,
-            &format!("{p}.client_reference_id"),
-            &o.client_reference_id,
-            200,
-        ),
-        locale,
-        expires_at,
-        metadata,
-        payment_method_types,
-        billing_address_collection: choice(
-            v,
-            &format!("{p}.billing_address_collection"),
+        client_reference_id: o.client_reference_id.clone(),
+        locale: o.locale.clone(),
+        expires_at: o.expires_at.map(|t| t.seconds),
+        metadata: o.metadata.clone().into_iter().collect(),
+        payment_method_types: o.payment_method_types.clone(),
+        billing_address_collection: word(
             o.billing_address_collection,
-            &[
-                (B::Auto as i32, Choice::Auto),
-                (B::Required as i32, Choice::Required),
-            ],
+            &[(B::Auto, "auto"), (B::Required, "required")],
+            |e| e as i32,
         ),
         tax_id_collection: o.tax_id_collection.as_ref().map(|t| {
-            let required = choice(
-                v,
-                &format!("{p}.tax_id_collection.required"),
+            let required = word(
                 t.required,
-                &[
-                    (T::IfSupported as i32, Choice::IfSupported),
-                    (T::Never as i32, Choice::Never),
-                ],
+                &[(T::IfSupported, "if_supported"), (T::Never, "never")],
+                |e| e as i32,
             );
             (t.enabled, required)
         }),
-        customer_update_address: choice(
-            v,
-            &format!("{p}.customer_update.address"),
-            update.address,
-            &auto_never,
-        ),
-        customer_update_name: choice(
-            v,
-            &format!("{p}.customer_update.name"),
-            update.name,
-            &auto_never,
-        ),
-        customer_update_shipping: choice(
-            v,
-            &format!("{p}.customer_update.shipping"),
-            update.shipping,
-            &auto_never,
-        ),
-        consent_reuse_agreement_position: choice(
-            v,
-            &format!("{p}.consent_collection.payment_method_reuse_agreement_position"),
+        customer_update_address: behavior(update.address),
+        customer_update_name: behavior(update.name),
+        customer_update_shipping: behavior(update.shipping),
+        consent_reuse_agreement_position: word(
             consent.payment_method_reuse_agreement_position,
-            &[
-                (P::Auto as i32, Choice::Auto),
-                (P::Hidden as i32, Choice::Hidden),
-            ],
+            &[(P::Auto, "auto"), (P::Hidden, "hidden")],
+            |e| e as i32,
         ),
-        consent_promotions: choice(
-            v,
-            &format!("{p}.consent_collection.promotions"),
+        consent_promotions: word(
             consent.promotions,
-            &[
-                (Pr::Auto as i32, Choice::Auto),
-                (Pr::None as i32, Choice::None),
-            ],
+            &[(Pr::Auto, "auto"), (Pr::None, "none")],
+            |e| e as i32,
         ),
-        consent_terms_of_service: choice(
-            v,
-            &format!("{p}.consent_collection.terms_of_service"),
+        consent_terms_of_service: word(
             consent.terms_of_service,
-            &[
-                (Tos::None as i32, Choice::None),
-                (Tos::Required as i32, Choice::Required),
-            ],
+            &[(Tos::None, "none"), (Tos::Required, "required")],
+            |e| e as i32,
         ),
-        custom_text,
-        redirect_on_completion: choice(
-            v,
-            &format!("{p}.redirect_on_completion"),
+        custom_text_after_submit: text.after_submit,
+        custom_text_shipping_address: text.shipping_address,
+        custom_text_submit: text.submit,
+        custom_text_terms_of_service_acceptance: text.terms_of_service_acceptance,
+        redirect_on_completion: word(
             o.redirect_on_completion,
             &[
-                (R::Always as i32, Choice::Always),
-                (R::IfRequired as i32, Choice::IfRequired),
-                (R::Never as i32, Choice::Never),
+                (R::Always, "always"),
+                (R::IfRequired, "if_required"),
+                (R::Never, "never"),
             ],
+            |e| e as i32,
         ),
     }
 }
@@ -369,34 +208,32 @@ impl StripeCheckoutService for CheckoutApi {
         let customer = checkout_customer(&mut v, r.customer.as_ref());
         let stripe_customer_id = if r.stripe_customer_id.is_empty() {
             None
-        } else if r.stripe_customer_id.starts_with("cus_")
-            && r.stripe_customer_id.len() > 4
-            && r.stripe_customer_id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            Some(r.stripe_customer_id.clone())
         } else {
-            v.add(
+            v.check(parse_stripe_id(
                 "stripe_customer_id",
-                "must be a Stripe customer id (cus_...)",
-            );
-            None
+                &r.stripe_customer_id,
+                "cus_",
+            ))
         };
-        let options = options(&mut v, r.options.as_ref());
-        // The hosted/embedded rules speak of valid fields only (a malformed success_url must not
-        // also be reported as missing).
-        if v.is_empty() {
-            for violation in options.check_ui_rules("options") {
-                v.add(violation.field, violation.description);
+        let options = match CheckoutOptions::parse(
+            "options",
+            &options_input(r.options.as_ref()),
+            self.checkout.now(),
+        ) {
+            Ok(options) => Some(options),
+            Err(violations) => {
+                v.extend(violations);
+                None
             }
-        }
+        };
         let request_id = v
             .check(RequestId::parse("request_id", &r.request_id))
             .flatten();
         v.finish()?;
-        let Some(customer) = customer else {
-            return Err(Error::Internal("checkout parsed without a customer".into()).into());
+        let (Some(customer), Some(options)) = (customer, options) else {
+            return Err(
+                Error::Internal("checkout parsed without a customer or options".into()).into(),
+            );
         };
         let input = CreateCheckout {
             app_id,
@@ -459,7 +296,7 @@ impl StripeCheckoutService for CheckoutApi {
             )
             .await?;
         Ok(Response::new(pb::ListStripeCheckoutSessionsResponse {
-            sessions: page.sessions.into_iter().map(session_to_pb).collect(),
+            sessions: page.items.into_iter().map(session_to_pb).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

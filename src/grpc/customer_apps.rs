@@ -11,6 +11,7 @@ use super::pb::{
 };
 use super::{deadline, namespace};
 use crate::domain::Error;
+use crate::domain::app::parse_stripe_id;
 use crate::domain::customer::CustomerLookup;
 use crate::domain::error::Violations;
 use crate::service::CustomerApps;
@@ -46,20 +47,6 @@ fn entry_to_pb((entry, app): EntryWithApp) -> pb::CustomerAppData {
 
 fn customer_lookup(id: Option<&str>, key: Option<&str>) -> Result<CustomerLookup, Error> {
     convert::lookup_named(id, key, ("customer_id", "customer_key", "customer"))
-}
-
-/// Checks a Stripe object id: its prefix, then letters, digits and underscores only.
-fn stripe_id(v: &mut Violations, field: String, raw: &str, prefix: &str) -> Option<String> {
-    let valid = raw.len() > prefix.len()
-        && raw.len() <= 255
-        && raw.starts_with(prefix)
-        && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Some(raw.to_owned())
-    } else {
-        v.add(field, format!("must be a Stripe id starting with {prefix}"));
-        None
-    }
 }
 
 #[tonic::async_trait]
@@ -113,21 +100,19 @@ impl CustomerAppService for CustomerAppApi {
                 v.add(format!("data[{i}].stripe"), "is required");
                 continue;
             };
-            let customer = stripe_id(
-                &mut v,
-                format!("data[{i}].stripe.stripe_customer_id"),
+            let customer = v.check(parse_stripe_id(
+                &format!("data[{i}].stripe.stripe_customer_id"),
                 &stripe.stripe_customer_id,
                 "cus_",
-            );
+            ));
             let pm = if stripe.stripe_default_payment_method_id.is_empty() {
                 None
             } else {
-                stripe_id(
-                    &mut v,
-                    format!("data[{i}].stripe.stripe_default_payment_method_id"),
+                v.check(parse_stripe_id(
+                    &format!("data[{i}].stripe.stripe_default_payment_method_id"),
                     &stripe.stripe_default_payment_method_id,
                     "pm_",
-                )
+                ))
             };
             if let (Some(app_id), Some(stripe_customer_id)) = (app_id, customer) {
                 inputs.push(CustomerAppInput {

@@ -57,7 +57,7 @@ impl CustomerService for CustomerApi {
         let query = convert::customer_query(request.get_ref())?;
         let page = self.customers.list(&ns, &query).await?;
         Ok(Response::new(pb::ListCustomersResponse {
-            customers: page.customers.into_iter().map(customer_to_pb).collect(),
+            customers: page.items.into_iter().map(customer_to_pb).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

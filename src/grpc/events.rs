@@ -145,7 +145,7 @@ impl EventService for EventApi {
             return Err(crate::domain::Error::invalid("events", message).into());
         }
         let mut violations = Vec::new();
-        let received = Timestamp::now();
+        let received = self.events.now();
         let mut events = Vec::with_capacity(r.events.len());
         for (i, event) in r.events.into_iter().enumerate() {
             match parse_event(i, event, received) {
@@ -205,7 +205,7 @@ impl EventService for EventApi {
         };
         let page = self.events.list(&ns, query, &r.page_token).await?;
         Ok(Response::new(pb::ListEventsResponse {
-            events: page.events.into_iter().map(event_to_pb).collect(),
+            events: page.items.into_iter().map(event_to_pb).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

@@ -209,7 +209,7 @@ impl SubjectService for SubjectApi {
             )
             .await?;
         Ok(Response::new(pb::ListSubjectsResponse {
-            subjects: page.subjects.into_iter().map(subject_to_pb).collect(),
+            subjects: page.items.into_iter().map(subject_to_pb).collect(),
             next_page_token: page.next_page_token.unwrap_or_default(),
         }))
     }

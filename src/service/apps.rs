@@ -1,20 +1,18 @@
 //! AppService use cases: install, read, update (rotation) and uninstall Stripe apps.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::Deps;
 use super::idempotency::Idempotent;
-use super::stripe_errors::{plain, stripe_failure};
-use crate::domain::app::{App, AppSecrets, AppStatus, StripeApiKey, WebhookSecret};
-use crate::domain::page::{self, Cursor, SortValue};
+use super::steps::{self, api_key, app_not_found, app_uninstalled};
+use super::stripe_errors::plain;
+use crate::domain::app::{App, AppSecrets, AppStatus, StripeApiKey};
+use crate::domain::page::{self, Cursor, Page, SortValue};
 use crate::domain::values::{Description, Metadata, Name, RequestId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
-use crate::payments::Payments;
-use crate::secrets::Cipher;
-use crate::storage::{Store, StoreError};
+use crate::storage::StoreError;
 
 /// An app to install.
 #[derive(Debug)]
@@ -56,46 +54,10 @@ pub struct AppPatch {
     pub api_key: Option<StripeApiKey>,
 }
 
-/// One page of apps.
-#[derive(Debug)]
-pub struct AppPage {
-    /// The apps.
-    pub apps: Vec<App>,
-    /// The next page's token.
-    pub next_page_token: Option<String>,
-}
-
 /// AppService use cases.
 #[derive(Clone, Debug)]
 pub struct Apps {
-    store: Store,
-    payments: Arc<dyn Payments>,
-    cipher: Cipher,
-    public_url: Option<String>,
-}
-
-fn not_found(id: &str) -> Error {
-    Error::NotFound {
-        reason: "APP_NOT_FOUND",
-        message: format!("no app with id {id:?}"),
-        metadata: vec![("app_id", id.to_owned())],
-    }
-}
-
-fn uninstalled(id: &str) -> Error {
-    Error::FailedPrecondition {
-        reason: "APP_UNINSTALLED",
-        message: format!("app {id} is uninstalled"),
-        metadata: vec![("app_id", id.to_owned())],
-    }
-}
-
-fn key_purpose(app_id: &str) -> String {
-    format!("app/{app_id}/api_key")
-}
-
-fn webhook_purpose(app_id: &str) -> String {
-    format!("app/{app_id}/webhook_secret")
+    deps: Deps,
 }
 
 fn already_installed(app: &App) -> Error {
@@ -120,71 +82,9 @@ fn list_fingerprint(show_deleted: bool) -> String {
 }
 
 impl Apps {
-    /// Use cases over `store`, talking to Stripe through `payments`.
-    pub fn new(
-        store: Store,
-        payments: Arc<dyn Payments>,
-        cipher: Cipher,
-        public_url: Option<String>,
-    ) -> Self {
-        Self {
-            store,
-            payments,
-            cipher,
-            public_url,
-        }
-    }
-
-    /// The app's API key, decrypted.
-    pub fn api_key(&self, app: &App, secrets: &AppSecrets) -> Result<StripeApiKey> {
-        let ciphertext = secrets
-            .api_key_ciphertext
-            .as_deref()
-            .ok_or_else(|| uninstalled(&app.id))?;
-        self.cipher
-            .decrypt(&key_purpose(&app.id), ciphertext)
-            .map(StripeApiKey::from_stored)
-            .map_err(|e| Error::Internal(format!("app {}: {e}", app.id)))
-    }
-
-    /// The app's webhook signing secret, decrypted, if an endpoint is registered.
-    pub fn webhook_secret(&self, app: &App, secrets: &AppSecrets) -> Result<Option<WebhookSecret>> {
-        secrets
-            .webhook_secret_ciphertext
-            .as_deref()
-            .map(|c| {
-                self.cipher
-                    .decrypt(&webhook_purpose(&app.id), c)
-                    .map(WebhookSecret::new)
-                    .map_err(|e| Error::Internal(format!("app {}: {e}", app.id)))
-            })
-            .transpose()
-    }
-
-    /// The live app to use: `app_id`, or the namespace's default when empty. An unauthorized
-    /// app is FAILED_PRECONDITION.
-    pub async fn usable(
-        &self,
-        ns: &Namespace,
-        app_id: Option<&str>,
-    ) -> Result<(App, StripeApiKey)> {
-        let found = match app_id {
-            Some(id) => self.store.app_by_id(ns, id).await?.ok_or_else(|| not_found(id))?,
-            None => self.store.default_app(ns).await?.ok_or_else(|| Error::FailedPrecondition {
-                reason: "NO_DEFAULT_APP",
-                message: "the namespace has no default Stripe app: install one with InstallStripeApp or name app_id".into(),
-                metadata: Vec::new(),
-            })?,
-        };
-        let (app, secrets) = found;
-        if app.deleted_at.is_some() {
-            return Err(uninstalled(&app.id));
-        }
-        if app.status == AppStatus::Unauthorized {
-            return Err(super::stripe_errors::app_unauthorized(&app.id));
-        }
-        let key = self.api_key(&app, &secrets)?;
-        Ok((app, key))
+    /// Use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     /// Installs a Stripe account as an app.
@@ -208,14 +108,16 @@ impl Apps {
         };
         let idempotent = request_id
             .as_ref()
-            .map(|rid| Idempotent::new("InstallStripeApp", rid, &fingerprint));
+            .map(|rid| Idempotent::new("InstallStripeApp", rid, &fingerprint))
+            .transpose()?;
         if let Some(idem) = &idempotent
-            && let Some(original) = idem.replay(&self.store, ns).await?
+            && let Some(original) = idem.replay(&self.deps.store, ns).await?
         {
             return Ok(original);
         }
 
         let account_id = self
+            .deps
             .payments
             .retrieve_account(&input.api_key, deadline)
             .await
@@ -227,7 +129,7 @@ impl Apps {
                 other => plain(other, |m| Error::Internal(format!("GET /v1/account: {m}"))),
             })?;
         let livemode = input.api_key.livemode();
-        let now = Timestamp::now();
+        let now = self.deps.now();
         let id = new_id();
         let mut app = App {
             id: id.clone(),
@@ -250,14 +152,16 @@ impl Apps {
         }
         let mut secrets = AppSecrets {
             api_key_ciphertext: Some(
-                self.cipher
-                    .encrypt(&key_purpose(&id), input.api_key.expose()),
+                self.deps
+                    .cipher
+                    .encrypt(&steps::key_purpose(&id), input.api_key.expose()),
             ),
             webhook_secret_ciphertext: None,
         };
-        if let Some(public_url) = &self.public_url {
+        if let Some(public_url) = &self.deps.public_url {
             let url = format!("{public_url}/webhooks/stripe/{id}");
             let endpoint = self
+                .deps
                 .payments
                 .create_webhook_endpoint(
                     &input.api_key,
@@ -272,27 +176,45 @@ impl Apps {
                     })
                 })?;
             secrets.webhook_secret_ciphertext = Some(
-                self.cipher
-                    .encrypt(&webhook_purpose(&id), endpoint.secret.expose()),
+                self.deps
+                    .cipher
+                    .encrypt(&steps::webhook_purpose(&id), endpoint.secret.expose()),
             );
             app.webhook_endpoint_id = Some(endpoint.id);
             app.webhook_url = Some(url);
         }
-        let record = idempotent
+        // The response depends on whether the app becomes the default, which is read in the
+        // transaction: both possible records are made (and any serialization error raised)
+        // before it.
+        let records = idempotent
             .as_ref()
-            .map(|idem| Ok::<_, Error>((idem, idem.record(&app)?)));
-        let record = record.transpose()?;
+            .map(|idem| {
+                let as_default = idem.record(&App {
+                    is_default: true,
+                    ..app.clone()
+                })?;
+                let not_default = idem.record(&App {
+                    is_default: false,
+                    ..app.clone()
+                })?;
+                Ok::<_, Error>((idem, as_default, not_default))
+            })
+            .transpose()?;
         let result = async {
-            let tx = self.store.begin().await?;
+            let tx = self.deps.store.begin().await?;
             let has_default = tx.has_live_default_app(ns).await?;
             if input.make_default && has_default {
                 tx.clear_default_app(ns, now).await?;
             }
             app.is_default = input.make_default || !has_default;
             tx.insert_app(ns, &app, &secrets).await?;
-            if let Some((idem, mut record)) = record {
-                record.response = serde_json::to_string(&app).unwrap_or(record.response);
-                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record)
+            if let Some((idem, as_default, not_default)) = records {
+                let record = if app.is_default {
+                    as_default
+                } else {
+                    not_default
+                };
+                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record, now)
                     .await?;
             }
             tx.commit().await
@@ -306,7 +228,7 @@ impl Apps {
             Err(StoreError::UniqueViolation(_)) => {
                 self.forget_endpoint(&input.api_key, &app, deadline).await;
                 if let Some(idem) = &idempotent
-                    && let Some(original) = idem.replay(&self.store, ns).await?
+                    && let Some(original) = idem.replay(&self.deps.store, ns).await?
                 {
                     return Ok(original);
                 }
@@ -327,7 +249,11 @@ impl Apps {
     async fn live_app_for_account(&self, ns: &Namespace, app: &App) -> Result<Option<App>> {
         let mut after: Option<Cursor> = None;
         loop {
-            let page = self.store.list_apps(ns, false, after.as_ref(), 100).await?;
+            let page = self
+                .deps
+                .store
+                .list_apps(ns, false, after.as_ref(), 100)
+                .await?;
             if let Some(found) = page.iter().find(|a| {
                 a.stripe_account_id == app.stripe_account_id && a.livemode == app.livemode
             }) {
@@ -349,6 +275,7 @@ impl Apps {
     async fn forget_endpoint(&self, key: &StripeApiKey, app: &App, deadline: Instant) {
         if let Some(endpoint) = &app.webhook_endpoint_id
             && let Err(e) = self
+                .deps
                 .payments
                 .delete_webhook_endpoint(key, endpoint, deadline)
                 .await
@@ -359,12 +286,7 @@ impl Apps {
 
     /// An app by id (uninstalled ones too).
     pub async fn get(&self, ns: &Namespace, id: &str) -> Result<App> {
-        Ok(self
-            .store
-            .app_by_id(ns, id)
-            .await?
-            .ok_or_else(|| not_found(id))?
-            .0)
+        Ok(steps::app(&self.deps.store, ns, id).await?.0)
     }
 
     /// One page of apps, oldest first.
@@ -374,22 +296,21 @@ impl Apps {
         show_deleted: bool,
         page_size: u64,
         page_token: &str,
-    ) -> Result<AppPage> {
+    ) -> Result<Page<App>> {
         let fingerprint = list_fingerprint(show_deleted);
         let after = page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Int)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let rows = self
+            .deps
             .store
             .list_apps(ns, show_deleted, after.as_ref(), page_size + 1)
             .await?;
-        let (apps, next_page_token) = page::finish(rows, page_size, &fingerprint, |last| Cursor {
-            value: SortValue::Int(last.created_at.micros()),
-            id: last.id.clone(),
-        });
-        Ok(AppPage {
-            apps,
-            next_page_token,
-        })
+        Ok(Page::from_rows(rows, page_size, &fingerprint, |last| {
+            Cursor {
+                value: SortValue::Int(last.created_at.micros()),
+                id: last.id.clone(),
+            }
+        }))
     }
 
     /// Changes an installed app.
@@ -402,18 +323,20 @@ impl Apps {
         deadline: Instant,
     ) -> Result<App> {
         let (mut app, mut secrets) = self
+            .deps
             .store
             .app_by_id(ns, id)
             .await?
-            .ok_or_else(|| not_found(id))?;
+            .ok_or_else(|| app_not_found(id))?;
         if app.deleted_at.is_some() {
-            return Err(uninstalled(id));
+            return Err(app_uninstalled(id));
         }
         // The write below happens only if the app is still what was read here (and live): an
         // uninstall or another update that lands while Stripe verifies the key wins.
         let read_version = app.updated_at;
         if let Some(key) = &patch.api_key {
             let account = self
+                .deps
                 .payments
                 .retrieve_account(key, deadline)
                 .await
@@ -434,7 +357,11 @@ impl Apps {
                     ),
                 ));
             }
-            secrets.api_key_ciphertext = Some(self.cipher.encrypt(&key_purpose(id), key.expose()));
+            secrets.api_key_ciphertext = Some(
+                self.deps
+                    .cipher
+                    .encrypt(&steps::key_purpose(id), key.expose()),
+            );
             app.masked_api_key = key.masked();
             app.status = AppStatus::Ready;
         }
@@ -447,9 +374,9 @@ impl Apps {
         if let Some(metadata) = patch.metadata {
             app.metadata = metadata;
         }
-        let now = Timestamp::now();
+        let now = self.deps.now();
         app.updated_at = now.max(Timestamp(read_version.micros().saturating_add(1)));
-        let tx = self.store.begin().await?;
+        let tx = self.deps.store.begin().await?;
         if patch.default == Some(true) && !app.is_default {
             tx.clear_default_app(ns, now).await?;
         }
@@ -458,9 +385,9 @@ impl Apps {
         }
         if !tx.update_app_if(ns, &app, &secrets, read_version).await? {
             drop(tx);
-            return Err(match self.store.app_by_id(ns, id).await? {
-                None => not_found(id),
-                Some((current, _)) if current.deleted_at.is_some() => uninstalled(id),
+            return Err(match self.deps.store.app_by_id(ns, id).await? {
+                None => app_not_found(id),
+                Some((current, _)) if current.deleted_at.is_some() => app_uninstalled(id),
                 Some(_) => Error::Conflict(format!(
                     "app {id} changed while this update was in progress; read it again and retry"
                 )),
@@ -475,18 +402,19 @@ impl Apps {
     #[tracing::instrument(skip_all, fields(namespace = %ns, app_id = %id))]
     pub async fn uninstall(&self, ns: &Namespace, id: &str, deadline: Instant) -> Result<App> {
         let (mut app, secrets) = self
+            .deps
             .store
             .app_by_id(ns, id)
             .await?
-            .ok_or_else(|| not_found(id))?;
+            .ok_or_else(|| app_not_found(id))?;
         if app.deleted_at.is_some() {
             return Ok(app);
         }
-        if let Ok(key) = self.api_key(&app, &secrets) {
+        if let Ok(key) = api_key(&self.deps, &app, &secrets) {
             self.forget_endpoint(&key, &app, deadline).await;
         }
-        let now = Timestamp::now().max(app.updated_at);
-        let tx = self.store.begin().await?;
+        let now = self.deps.now().max(app.updated_at);
+        let tx = self.deps.store.begin().await?;
         // Only the uninstall's own columns are written, and only while the app is live: an
         // update that landed meanwhile is kept, a concurrent uninstall is not repeated.
         if tx.uninstall_app(ns, id, now).await? {
@@ -498,67 +426,4 @@ impl Apps {
         tx.commit().await?;
         Ok(app)
     }
-
-    /// The stored ciphertext of `app`'s key if that key is (still) `key`.
-    async fn stored_ciphertext_of(
-        &self,
-        ns: &Namespace,
-        app: &App,
-        key: &StripeApiKey,
-    ) -> Option<String> {
-        let (current, secrets) = match self.store.app_by_id(ns, &app.id).await {
-            Ok(found) => found?,
-            Err(e) => {
-                tracing::error!(error = %e, app_id = %app.id, "cannot read the app's key");
-                return None;
-            }
-        };
-        let stored = self.api_key(&current, &secrets).ok()?;
-        (stored.expose() == key.expose())
-            .then_some(secrets.api_key_ciphertext)
-            .flatten()
-    }
-
-    /// The store (for the other Stripe use cases).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// The payments adapter (for the other Stripe use cases).
-    pub fn payments(&self) -> &Arc<dyn Payments> {
-        &self.payments
-    }
-
-    /// The cipher (for the other Stripe use cases).
-    pub fn cipher(&self) -> &Cipher {
-        &self.cipher
-    }
-}
-
-/// Maps a Stripe failure of a call made with `key`, `app`'s key when the app was read (a 401
-/// marks the app UNAUTHORIZED only if `key` is still its key: a rotation that landed meanwhile
-/// stays READY).
-pub async fn failure(
-    apps: &Apps,
-    ns: &Namespace,
-    app: &App,
-    key: &StripeApiKey,
-    err: crate::payments::PaymentsError,
-    not_found: impl FnOnce(String) -> Error,
-) -> Error {
-    let key_ciphertext = match &err {
-        crate::payments::PaymentsError::Unauthorized => {
-            apps.stored_ciphertext_of(ns, app, key).await
-        }
-        _ => None,
-    };
-    stripe_failure(
-        &apps.store,
-        ns,
-        app,
-        err,
-        key_ciphertext.as_deref(),
-        not_found,
-    )
-    .await
 }

@@ -12,20 +12,19 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use super::apps::{Apps, failure};
 use super::customer_apps::stripe_customer_taken;
 use super::idempotency::Idempotent;
+use super::steps::{self, derived_key, failure};
+use super::{Customers, Deps};
 use crate::domain::app::{App, CustomerApp, StripeApiKey};
 use crate::domain::checkout::{CheckoutOptions, CheckoutSession, SessionStatus};
 use crate::domain::customer::{Customer, CustomerFields, CustomerLookup};
-use crate::domain::page::{self, Cursor, SortValue};
+use crate::domain::page::{self, Cursor, Page, SortValue};
 use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
-use crate::payments::{NewCheckoutSession, NewStripeCustomer, StripeCustomerDetails};
-use crate::service::Customers;
+use crate::payments::NewCheckoutSession;
 use crate::storage::StoreError;
 
 /// Which customer the session is for.
@@ -52,34 +51,13 @@ pub struct CreateCheckout {
     pub options: CheckoutOptions,
 }
 
-/// One page of sessions.
-#[derive(Debug)]
-pub struct SessionPage {
-    /// Newest first.
-    pub sessions: Vec<CheckoutSession>,
-    /// The next page's token.
-    pub next_page_token: Option<String>,
-}
-
 /// StripeCheckoutService use cases.
 #[derive(Clone, Debug)]
 pub struct Checkout {
-    apps: Apps,
+    deps: Deps,
+    /// Step 2 creates the patron customer exactly as CreateCustomer does (same rules, same
+    /// idempotency), over the same dependencies.
     customers: Customers,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A stable idempotency key from parts (length-prefixed so parts cannot run together).
-fn derived_key(prefix: &str, parts: &[&str]) -> String {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update((part.len() as u64).to_le_bytes());
-        hasher.update(part.as_bytes());
-    }
-    format!("{prefix}-{}", &hex(&hasher.finalize())[..40])
 }
 
 /// The request_id of the customer-create step of the checkout with `request_id` (the step's
@@ -113,9 +91,17 @@ fn list_fingerprint(customer_id: Option<&str>, status: Option<SessionStatus>) ->
 }
 
 impl Checkout {
-    /// Use cases over the app and customer use cases.
-    pub fn new(apps: Apps, customers: Customers) -> Self {
-        Self { apps, customers }
+    /// Use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self {
+            customers: Customers::new(deps.clone()),
+            deps,
+        }
+    }
+
+    /// The current time of this service's clock (option rules speak of "from now").
+    pub fn now(&self) -> Timestamp {
+        self.deps.now()
     }
 
     /// Creates a Checkout Session in setup mode (the saga above).
@@ -127,21 +113,16 @@ impl Checkout {
         request_id: Option<RequestId>,
         deadline: Instant,
     ) -> Result<CheckoutSession> {
-        let violations = input.options.check_ui_rules("options");
-        if !violations.is_empty() {
-            return Err(Error::InvalidArgument(violations));
-        }
         let idempotent = request_id
             .as_ref()
-            .map(|rid| Idempotent::new("CreateStripeCheckoutSession", rid, &input));
+            .map(|rid| Idempotent::new("CreateStripeCheckoutSession", rid, &input))
+            .transpose()?;
         if let Some(idem) = &idempotent
-            && let Some(original) = idem
-                .replay::<CheckoutSession>(self.apps.store(), ns)
-                .await?
+            && let Some(original) = idem.replay::<CheckoutSession>(&self.deps.store, ns).await?
         {
             return self.with_client_secret(ns, original).await;
         }
-        let (app, key) = self.apps.usable(ns, input.app_id.as_deref()).await?;
+        let (app, key) = steps::usable_app(&self.deps, ns, input.app_id.as_deref()).await?;
 
         // 2. The patron customer.
         let customer = self
@@ -191,15 +172,15 @@ impl Checkout {
             metadata: metadata.clone(),
         };
         let created = match self
-            .apps
-            .payments()
+            .deps
+            .payments
             .create_checkout_session(&key, &request, &idempotency_key, deadline)
             .await
         {
             Ok(created) => created,
             Err(e) => {
                 let stripe_customer = mapping.stripe_customer_id.clone();
-                return Err(failure(&self.apps, ns, &app, &key, e, |message| {
+                return Err(failure(&self.deps, ns, &app, &key, e, |message| {
                     Error::FailedPrecondition {
                         reason: "STRIPE_OBJECT_NOT_FOUND",
                         message: format!("Stripe: {message}"),
@@ -211,7 +192,7 @@ impl Checkout {
         };
 
         // 5. Store it.
-        let now = Timestamp::now();
+        let now = self.deps.now();
         let o = &input.options;
         let session = CheckoutSession {
             session_id: created.id.clone(),
@@ -247,8 +228,8 @@ impl Checkout {
             updated_at: now,
         };
         let secret = session.client_secret.as_deref().map(|s| {
-            self.apps
-                .cipher()
+            self.deps
+                .cipher
                 .encrypt(&session_purpose(&session.session_id), s)
         });
         // The remembered response holds no client secret; a replay decrypts the stored one.
@@ -261,10 +242,10 @@ impl Checkout {
             .map(|idem| idem.record(&remembered).map(|r| (idem, r)))
             .transpose()?;
         let result = async {
-            let tx = self.apps.store().begin().await?;
+            let tx = self.deps.store.begin().await?;
             tx.insert_checkout_session(ns, &session, secret).await?;
             if let Some((idem, record)) = record {
-                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record)
+                tx.put_idempotency_record(ns, idem.method, idem.request_id.as_str(), record, now)
                     .await?;
             }
             tx.commit().await
@@ -274,10 +255,7 @@ impl Checkout {
             Ok(()) => Ok(session),
             // The same request_id raced us (Stripe answered both with the same session).
             Err(StoreError::UniqueViolation(_)) => match &idempotent {
-                Some(idem) => match idem
-                    .replay::<CheckoutSession>(self.apps.store(), ns)
-                    .await?
-                {
+                Some(idem) => match idem.replay::<CheckoutSession>(&self.deps.store, ns).await? {
                     Some(original) => self.with_client_secret(ns, original).await,
                     None => Err(Error::Conflict(
                         "a concurrent request stored this session; retry".into(),
@@ -297,14 +275,14 @@ impl Checkout {
         mut session: CheckoutSession,
     ) -> Result<CheckoutSession> {
         if let Some((_, Some(ciphertext))) = self
-            .apps
-            .store()
+            .deps
+            .store
             .checkout_session(ns, &session.session_id)
             .await?
         {
             session.client_secret = Some(
-                self.apps
-                    .cipher()
+                self.deps
+                    .cipher
                     .decrypt(&session_purpose(&session.session_id), &ciphertext)
                     .map_err(|e| Error::Internal(format!("session {}: {e}", session.session_id)))?,
             );
@@ -339,14 +317,16 @@ impl Checkout {
     ) -> Result<Customer> {
         let customer = match wanted {
             CheckoutCustomer::Id(id) => {
-                self.customers
-                    .get(ns, &CustomerLookup::Id(id.clone()))
-                    .await?
+                return steps::live_customer(&self.deps.store, ns, &CustomerLookup::Id(id.clone()))
+                    .await;
             }
             CheckoutCustomer::Key(key) => {
-                self.customers
-                    .get(ns, &CustomerLookup::Key(key.clone()))
-                    .await?
+                return steps::live_customer(
+                    &self.deps.store,
+                    ns,
+                    &CustomerLookup::Key(key.clone()),
+                )
+                .await;
             }
             CheckoutCustomer::Create(fields) => match self.holder_of_key(ns, fields).await? {
                 Some(existing) => existing,
@@ -360,8 +340,8 @@ impl Checkout {
                     match created {
                         Ok(created) if request_id.is_some() => {
                             // Possibly the first attempt's response: read what it is now.
-                            self.apps
-                                .store()
+                            self.deps
+                                .store
                                 .customer_by_id(ns, &created.id)
                                 .await?
                                 .unwrap_or(created)
@@ -388,11 +368,7 @@ impl Checkout {
             },
         };
         if !customer.is_live() {
-            return Err(Error::FailedPrecondition {
-                reason: "CUSTOMER_DELETED",
-                message: format!("customer {} is deleted", customer.id),
-                metadata: vec![("customer_id", customer.id)],
-            });
+            return Err(steps::customer_deleted(&customer));
         }
         Ok(customer)
     }
@@ -406,7 +382,7 @@ impl Checkout {
         given: Option<&str>,
         deadline: Instant,
     ) -> Result<CustomerApp> {
-        let store = self.apps.store();
+        let store = &self.deps.store;
         if let Some(existing) = store.customer_app(ns, &app.id, &customer.id).await? {
             if let Some(given) = given
                 && given != existing.stripe_customer_id
@@ -425,78 +401,18 @@ impl Checkout {
             }
             return Ok(existing);
         }
-        let stripe_customer_id = match given {
-            Some(given) => {
-                let found = self
-                    .apps
-                    .payments()
-                    .retrieve_customer(key, given, deadline)
-                    .await;
-                match found {
-                    Ok(c) if !c.deleted => c.id,
-                    Ok(_) => return Err(missing_stripe_customer(given)),
-                    Err(e) => {
-                        return Err(failure(&self.apps, ns, app, key, e, |_| {
-                            missing_stripe_customer(given)
-                        })
-                        .await);
-                    }
-                }
-            }
-            None => {
-                let f = &customer.fields;
-                let a = &f.billing_address;
-                let text = |v: Option<&str>| v.map(str::to_owned);
-                let address = [
-                    text(a.country.as_ref().map(|c| c.as_str())),
-                    text(a.postal_code.as_ref().map(|c| c.as_str())),
-                    text(a.state.as_ref().map(|c| c.as_str())),
-                    text(a.city.as_ref().map(|c| c.as_str())),
-                    text(a.line1.as_ref().map(|c| c.as_str())),
-                    text(a.line2.as_ref().map(|c| c.as_str())),
-                ];
-                let details = StripeCustomerDetails {
-                    name: Some(f.name.as_str().to_owned()),
-                    email: f.primary_email.as_ref().map(|e| e.as_str().to_owned()),
-                    phone: a.phone_number.as_ref().map(|p| p.as_str().to_owned()),
-                    address: address.iter().any(Option::is_some).then_some(address),
-                };
-                // Only what never changes goes with the Idempotency-Key: a retry after the
-                // customer's name or email changed sends the same parameters, so Stripe replays
-                // the first customer instead of refusing the key (or, with another key,
-                // creating a second customer). The details follow in an update.
-                let new = NewStripeCustomer {
-                    metadata: BTreeMap::from([
-                        ("patron_namespace".to_owned(), ns.as_str().to_owned()),
-                        ("patron_customer_id".to_owned(), customer.id.clone()),
-                        ("patron_app_id".to_owned(), app.id.clone()),
-                    ]),
-                };
-                let idempotency_key =
-                    derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]);
-                let payments = self.apps.payments();
-                let created = match payments
-                    .create_customer(key, &new, &idempotency_key, deadline)
-                    .await
-                {
-                    Ok(created) => payments
-                        .update_customer(key, &created.id, &details, deadline)
-                        .await
-                        .map(|_| created.id),
-                    Err(e) => Err(e),
-                };
-                match created {
-                    Ok(id) => id,
-                    Err(e) => {
-                        return Err(failure(&self.apps, ns, app, key, e, |m| {
-                            Error::Internal(format!("POST /v1/customers: {m}"))
-                        })
-                        .await);
-                    }
-                }
-            }
-        };
-        let now = Timestamp::now();
+        let stripe_customer_id = steps::ensure_stripe_customer(
+            &self.deps,
+            ns,
+            app,
+            key,
+            customer,
+            given,
+            |_| missing_stripe_customer(given.unwrap_or_default()),
+            deadline,
+        )
+        .await?;
+        let now = self.deps.now();
         let entry = CustomerApp {
             id: new_id(),
             customer_id: customer.id.clone(),
@@ -545,8 +461,8 @@ impl Checkout {
     /// A stored session.
     pub async fn get(&self, ns: &Namespace, id: &str) -> Result<CheckoutSession> {
         let (session, _) = self
-            .apps
-            .store()
+            .deps
+            .store
             .checkout_session(ns, id)
             .await?
             .ok_or_else(|| session_not_found(id))?;
@@ -561,29 +477,26 @@ impl Checkout {
         status: Option<SessionStatus>,
         page_size: u64,
         page_token: &str,
-    ) -> Result<SessionPage> {
+    ) -> Result<Page<CheckoutSession>> {
         let fingerprint = list_fingerprint(customer_id, status);
         let after = page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Int)
             .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let rows = self
-            .apps
-            .store()
+            .deps
+            .store
             .list_checkout_sessions(ns, customer_id, status, after.as_ref(), page_size + 1)
             .await?;
         let sessions: Vec<CheckoutSession> = rows.into_iter().map(|(session, _)| session).collect();
-        let (sessions, next_page_token) =
-            page::finish(sessions, page_size, &fingerprint, |last| Cursor {
-                value: SortValue::Int(last.created_at.micros()),
-                id: last.session_id.clone(),
-            });
-        let mut out = Vec::with_capacity(sessions.len());
-        for session in sessions {
+        let mut page = Page::from_rows(sessions, page_size, &fingerprint, |last| Cursor {
+            value: SortValue::Int(last.created_at.micros()),
+            id: last.session_id.clone(),
+        });
+        let mut out = Vec::with_capacity(page.items.len());
+        for session in std::mem::take(&mut page.items) {
             out.push(self.with_client_secret(ns, session).await?);
         }
-        Ok(SessionPage {
-            sessions: out,
-            next_page_token,
-        })
+        page.items = out;
+        Ok(page)
     }
 
     /// Expires an open session at Stripe and stores its new status.
@@ -605,24 +518,24 @@ impl Checkout {
                 ],
             });
         }
-        let (app, key) = self.apps.usable(ns, Some(&session.app_id)).await?;
+        let (app, key) = steps::usable_app(&self.deps, ns, Some(&session.app_id)).await?;
         let expired = match self
-            .apps
-            .payments()
+            .deps
+            .payments
             .expire_checkout_session(&key, id, deadline)
             .await
         {
             Ok(expired) => expired,
             Err(e) => {
                 return Err(
-                    failure(&self.apps, ns, &app, &key, e, |_| session_not_found(id)).await,
+                    failure(&self.deps, ns, &app, &key, e, |_| session_not_found(id)).await,
                 );
             }
         };
         let status = expired.status.unwrap_or(SessionStatus::Expired);
-        let now = Timestamp::now();
-        self.apps
-            .store()
+        let now = self.deps.now();
+        self.deps
+            .store
             .set_checkout_session_status_in(ns, id, status, now)
             .await?;
         session.status = status;

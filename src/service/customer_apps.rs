@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 
 use tokio::time::Instant;
 
-use super::apps::{Apps, failure};
+use super::Deps;
+use super::steps::{self, failure};
 use crate::domain::app::{App, CustomerApp};
-use crate::domain::customer::{Customer, CustomerLookup};
-use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
-use crate::service::Customers;
+use crate::domain::customer::CustomerLookup;
+use crate::domain::{Error, Namespace, Result, new_id};
 use crate::storage::StoreError;
 
 /// One entry of an upsert, as parsed from the request.
@@ -25,17 +25,16 @@ pub struct CustomerAppInput {
 /// CustomerAppService use cases.
 #[derive(Clone, Debug)]
 pub struct CustomerApps {
-    apps: Apps,
-    customers: Customers,
+    deps: Deps,
 }
 
 /// A customer's entry with its app.
 pub type EntryWithApp = (CustomerApp, App);
 
 impl CustomerApps {
-    /// Use cases over the app and customer use cases.
-    pub fn new(apps: Apps, customers: Customers) -> Self {
-        Self { apps, customers }
+    /// Use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     async fn with_apps(
@@ -45,7 +44,7 @@ impl CustomerApps {
     ) -> Result<Vec<EntryWithApp>> {
         let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
-            let app = self.apps.get(ns, &entry.app_id).await?;
+            let (app, _) = steps::app(&self.deps.store, ns, &entry.app_id).await?;
             out.push((entry, app));
         }
         Ok(out)
@@ -54,21 +53,9 @@ impl CustomerApps {
     /// Every live entry of the customer.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn list(&self, ns: &Namespace, lookup: &CustomerLookup) -> Result<Vec<EntryWithApp>> {
-        let customer = self.customers.get(ns, lookup).await?;
-        let entries = self.apps.store().customer_apps(ns, &customer.id).await?;
+        let customer = steps::customer(&self.deps.store, ns, lookup).await?;
+        let entries = self.deps.store.customer_apps(ns, &customer.id).await?;
         self.with_apps(ns, entries).await
-    }
-
-    async fn live_customer(&self, ns: &Namespace, lookup: &CustomerLookup) -> Result<Customer> {
-        let customer = self.customers.get(ns, lookup).await?;
-        if !customer.is_live() {
-            return Err(Error::FailedPrecondition {
-                reason: "CUSTOMER_DELETED",
-                message: format!("customer {} is deleted", customer.id),
-                metadata: vec![("customer_id", customer.id)],
-            });
-        }
-        Ok(customer)
     }
 
     /// Stores the customer's entries, each verified at Stripe first; all or nothing.
@@ -80,53 +67,41 @@ impl CustomerApps {
         inputs: Vec<CustomerAppInput>,
         deadline: Instant,
     ) -> Result<Vec<EntryWithApp>> {
-        let customer = self.live_customer(ns, lookup).await?;
+        let customer = steps::live_customer(&self.deps.store, ns, lookup).await?;
         let mut seen = BTreeSet::new();
         let mut resolved = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
-            let (app, key) = self.apps.usable(ns, input.app_id.as_deref()).await?;
+            let (app, key) = steps::usable_app(&self.deps, ns, input.app_id.as_deref()).await?;
             if !seen.insert(app.id.clone()) {
                 return Err(Error::invalid(
                     format!("data[{i}].app_id"),
                     format!("app {} appears twice", app.id),
                 ));
             }
-            let stripe_customer = self
-                .apps
-                .payments()
-                .retrieve_customer(&key, &input.stripe_customer_id, deadline)
-                .await;
-            let stripe_customer = match stripe_customer {
-                Ok(c) if !c.deleted => c,
-                Ok(_) => {
-                    return Err(stripe_customer_missing(
-                        i,
-                        &input.stripe_customer_id,
-                        "is deleted at Stripe",
-                    ));
-                }
-                Err(e) => {
-                    let id = input.stripe_customer_id.clone();
-                    return Err(failure(&self.apps, ns, &app, &key, e, |_| {
-                        stripe_customer_missing(i, &id, "does not exist at Stripe")
-                    })
-                    .await);
-                }
-            };
+            let stripe_customer_id = steps::ensure_stripe_customer(
+                &self.deps,
+                ns,
+                &app,
+                &key,
+                &customer,
+                Some(&input.stripe_customer_id),
+                |why| stripe_customer_missing(i, &input.stripe_customer_id, why),
+                deadline,
+            )
+            .await?;
             if let Some(pm) = &input.stripe_default_payment_method_id {
                 let method = self
-                    .apps
-                    .payments()
+                    .deps
+                    .payments
                     .retrieve_payment_method(&key, pm, deadline)
                     .await;
                 match method {
-                    Ok(m) if m.customer.as_deref() == Some(stripe_customer.id.as_str()) => {}
+                    Ok(m) if m.customer.as_deref() == Some(stripe_customer_id.as_str()) => {}
                     Ok(m) => {
                         return Err(Error::FailedPrecondition {
                             reason: "PAYMENT_METHOD_NOT_ATTACHED",
                             message: format!(
-                                "data[{i}]: payment method {pm} does not belong to Stripe customer {}",
-                                stripe_customer.id
+                                "data[{i}]: payment method {pm} does not belong to Stripe customer {stripe_customer_id}"
                             ),
                             metadata: vec![
                                 (
@@ -140,7 +115,7 @@ impl CustomerApps {
                     }
                     Err(e) => {
                         let pm = pm.clone();
-                        return Err(failure(&self.apps, ns, &app, &key, e, |_| {
+                        return Err(failure(&self.deps, ns, &app, &key, e, |_| {
                             Error::FailedPrecondition {
                                 reason: "STRIPE_PAYMENT_METHOD_NOT_FOUND",
                                 message: format!(
@@ -164,9 +139,9 @@ impl CustomerApps {
             resolved.push((app, input));
         }
 
-        let now = Timestamp::now();
+        let now = self.deps.now();
         let result = async {
-            let tx = self.apps.store().begin().await?;
+            let tx = self.deps.store.begin().await?;
             let mut stored = Vec::with_capacity(resolved.len());
             for (app, input) in &resolved {
                 let entry = match tx.customer_app(ns, &app.id, &customer.id).await? {
@@ -217,8 +192,8 @@ impl CustomerApps {
             Err(StoreError::UniqueViolation(_)) => {
                 for (app, input) in &resolved {
                     if let Some(holder) = self
-                        .apps
-                        .store()
+                        .deps
+                        .store
                         .customer_app_by_stripe_customer(ns, &app.id, &input.stripe_customer_id)
                         .await?
                         && holder.customer_id != customer.id
@@ -246,9 +221,9 @@ impl CustomerApps {
         lookup: &CustomerLookup,
         app_id: &str,
     ) -> Result<EntryWithApp> {
-        let customer = self.customers.get(ns, lookup).await?;
-        let app = self.apps.get(ns, app_id).await?;
-        let tx = self.apps.store().begin().await?;
+        let customer = steps::customer(&self.deps.store, ns, lookup).await?;
+        let (app, _) = steps::app(&self.deps.store, ns, app_id).await?;
+        let tx = self.deps.store.begin().await?;
         let Some(mut entry) = tx.customer_app(ns, app_id, &customer.id).await? else {
             return Err(Error::NotFound {
                 reason: "CUSTOMER_APP_NOT_FOUND",
@@ -256,7 +231,7 @@ impl CustomerApps {
                 metadata: vec![("customer_id", customer.id), ("app_id", app_id.to_owned())],
             });
         };
-        let now = Timestamp::now().max(entry.updated_at);
+        let now = self.deps.now().max(entry.updated_at);
         tx.delete_customer_app(ns, app_id, &customer.id, now)
             .await?;
         tx.commit().await?;
@@ -266,7 +241,7 @@ impl CustomerApps {
     }
 }
 
-fn stripe_customer_missing(i: usize, id: &str, why: &str) -> Error {
+fn stripe_customer_missing(i: usize, id: &str, why: &'static str) -> Error {
     Error::FailedPrecondition {
         reason: "STRIPE_CUSTOMER_NOT_FOUND",
         message: format!("data[{i}]: Stripe customer {id} {why}"),

@@ -5,13 +5,15 @@ use std::collections::BTreeSet;
 use crate::domain::customer::{
     Customer, CustomerFields, CustomerLookup, CustomerPatch, CustomerQuery,
 };
-use crate::domain::page;
+use crate::domain::page::Page;
 use crate::domain::subject::created_by;
 use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_etag, new_id};
-use crate::storage::{CreateRecord, Store, StoreError, Tx};
+use crate::storage::{CreateRecord, StoreError, Tx};
 
+use super::Deps;
 use super::idempotency::Idempotent;
+use super::steps::{self, customer_deleted, customer_not_found};
 
 /// The field path of the customer in requests, for field violations.
 const CUSTOMER: &str = "customer";
@@ -19,36 +21,7 @@ const CUSTOMER: &str = "customer";
 /// Customers: create, read, list, update and soft-delete, with the attribution-identifier rule.
 #[derive(Clone, Debug)]
 pub struct Customers {
-    store: Store,
-}
-
-/// One page of customers.
-#[derive(Debug)]
-pub struct CustomerPage {
-    /// The customers of the page.
-    pub customers: Vec<Customer>,
-    /// The token of the next page, if there is one.
-    pub next_page_token: Option<String>,
-}
-
-fn not_found(lookup: &CustomerLookup) -> Error {
-    let (what, value) = match lookup {
-        CustomerLookup::Id(id) => ("id", id.as_str().to_owned()),
-        CustomerLookup::Key(key) => ("key", key.as_str().to_owned()),
-    };
-    Error::NotFound {
-        reason: "CUSTOMER_NOT_FOUND",
-        message: format!("no customer with {what} {value:?}"),
-        metadata: vec![(what, value)],
-    }
-}
-
-fn deleted(customer: &Customer) -> Error {
-    Error::FailedPrecondition {
-        reason: "CUSTOMER_DELETED",
-        message: format!("customer {} is deleted", customer.id),
-        metadata: vec![("customer_id", customer.id.clone())],
-    }
+    deps: Deps,
 }
 
 fn check_etag(customer: &Customer, etag: Option<&str>) -> Result<()> {
@@ -74,9 +47,9 @@ fn identifier_changes<'a>(
 }
 
 impl Customers {
-    /// Use cases over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     /// Creates a customer. With a request_id, a repeat of the same request returns the original
@@ -95,8 +68,9 @@ impl Customers {
         // insert (then the original is replayed), which saves a read on every first attempt.
         let idempotent = request_id
             .as_ref()
-            .map(|rid| Idempotent::new("CreateCustomer", rid, &fields));
-        let now = Timestamp::now();
+            .map(|rid| Idempotent::new("CreateCustomer", rid, &fields))
+            .transpose()?;
+        let now = self.deps.now();
         let customer = Customer {
             id: new_id(),
             fields,
@@ -115,6 +89,7 @@ impl Customers {
         };
         // The live-identifier unique index decides conflicts, atomically with the insert.
         let result = self
+            .deps
             .store
             .create_customer(ns, &customer, &created_by("customer"), record)
             .await;
@@ -124,7 +99,7 @@ impl Customers {
                 // This request_id was seen before (replay the original, or REQUEST_ID_REUSED),
                 // or another customer holds one of the identifiers.
                 if let Some(idem) = &idempotent
-                    && let Some(original) = idem.replay(&self.store, ns).await?
+                    && let Some(original) = idem.replay(&self.deps.store, ns).await?
                 {
                     return Ok(original);
                 }
@@ -137,25 +112,17 @@ impl Customers {
     /// Reads one customer: by id live or deleted, by key only live.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn get(&self, ns: &Namespace, lookup: &CustomerLookup) -> Result<Customer> {
-        let found = match lookup {
-            CustomerLookup::Id(id) => self.store.customer_by_id(ns, id.as_str()).await?,
-            CustomerLookup::Key(key) => self.store.live_customer_by_key(ns, key.as_str()).await?,
-        };
-        found.ok_or_else(|| not_found(lookup))
+        steps::customer(&self.deps.store, ns, lookup).await
     }
 
     /// One page of customers.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
-    pub async fn list(&self, ns: &Namespace, query: &CustomerQuery) -> Result<CustomerPage> {
-        let rows = self.store.list_customers(ns, query).await?;
+    pub async fn list(&self, ns: &Namespace, query: &CustomerQuery) -> Result<Page<Customer>> {
+        let rows = self.deps.store.list_customers(ns, query).await?;
         let fingerprint = CustomerQuery::fingerprint(&query.filter, query.order);
-        let (customers, next_page_token) = page::finish(rows, query.page_size, &fingerprint, |c| {
+        Ok(Page::from_rows(rows, query.page_size, &fingerprint, |c| {
             query.cursor_after(c)
-        });
-        Ok(CustomerPage {
-            customers,
-            next_page_token,
-        })
+        }))
     }
 
     /// Changes the fields named by `patch` of the live customer `id`, if `etag` (when given) is
@@ -168,15 +135,15 @@ impl Customers {
         etag: Option<&str>,
         patch: &CustomerPatch,
     ) -> Result<Customer> {
-        let tx = self.store.begin().await?;
+        let tx = self.deps.store.begin().await?;
         let lookup = CustomerLookup::Id(id.clone());
         let id = id.as_str();
         let current = tx
             .customer_by_id(ns, id)
             .await?
-            .ok_or_else(|| not_found(&lookup))?;
+            .ok_or_else(|| customer_not_found(&lookup))?;
         if !current.is_live() {
-            return Err(deleted(&current));
+            return Err(customer_deleted(&current));
         }
         check_etag(&current, etag)?;
         let fields = patch.apply(&current.fields);
@@ -186,12 +153,14 @@ impl Customers {
         let (released, claimed) = identifier_changes(&current.fields, &fields);
         let updated = Customer {
             fields: fields.clone(),
-            updated_at: Timestamp::now().max(current.updated_at),
+            updated_at: self.deps.now().max(current.updated_at),
             etag: new_etag(),
             ..current.clone()
         };
         let result = async {
-            reject_held(&tx, ns, &claimed, Some(id)).await?;
+            if held_by_another(&tx, ns, &claimed, Some(id)).await? {
+                return Err(WriteFailure::IdentifierHeld);
+            }
             let written = tx
                 .update_customer(ns, &updated, &current.etag, &released, &claimed)
                 .await?;
@@ -199,7 +168,7 @@ impl Customers {
                 provision_subjects(&tx, ns, &updated.fields, updated.updated_at).await?;
                 tx.commit().await?;
             }
-            Ok(written)
+            Ok::<_, WriteFailure>(written)
         }
         .await;
         match result {
@@ -212,10 +181,10 @@ impl Customers {
             Ok(false) => Err(Error::Conflict(format!(
                 "customer {id} changed while it was being updated; retry"
             ))),
-            Err(StoreError::UniqueViolation(_)) => {
+            Err(WriteFailure::IdentifierHeld) => {
                 Err(self.identifier_conflict(ns, &fields, Some(id)).await)
             }
-            Err(e) => Err(e.into()),
+            Err(WriteFailure::Store(e)) => Err(e.into()),
         }
     }
 
@@ -228,17 +197,17 @@ impl Customers {
         lookup: &CustomerLookup,
         etag: Option<&str>,
     ) -> Result<Customer> {
-        let tx = self.store.begin().await?;
+        let tx = self.deps.store.begin().await?;
         let current = match lookup {
             CustomerLookup::Id(id) => tx.customer_by_id(ns, id.as_str()).await?,
             CustomerLookup::Key(key) => tx.live_customer_by_key(ns, key.as_str()).await?,
         }
-        .ok_or_else(|| not_found(lookup))?;
+        .ok_or_else(|| customer_not_found(lookup))?;
         if !current.is_live() {
             return Ok(current);
         }
         check_etag(&current, etag)?;
-        let now = Timestamp::now().max(current.updated_at);
+        let now = self.deps.now().max(current.updated_at);
         let deleted = Customer {
             deleted_at: Some(now),
             updated_at: now,
@@ -272,7 +241,11 @@ impl Customers {
         ns: &Namespace,
         key: &Identifier,
     ) -> Result<Option<Customer>> {
-        Ok(self.store.live_customer_by_key(ns, key.as_str()).await?)
+        Ok(self
+            .deps
+            .store
+            .live_customer_by_key(ns, key.as_str())
+            .await?)
     }
 
     /// ALREADY_EXISTS if another live customer than `owner_id` holds one of the identifiers of
@@ -288,7 +261,7 @@ impl Customers {
             .into_iter()
             .map(Identifier::as_str)
             .collect();
-        let holders = self.store.identifier_holders(ns, &identifiers).await?;
+        let holders = self.deps.store.identifier_holders(ns, &identifiers).await?;
         if holders.iter().any(|(_, holder)| holder != owner_id) {
             return Err(self.identifier_conflict(ns, fields, Some(owner_id)).await);
         }
@@ -307,7 +280,7 @@ impl Customers {
             .into_iter()
             .map(Identifier::as_str)
             .collect();
-        let holders = match self.store.identifier_holders(ns, &identifiers).await {
+        let holders = match self.deps.store.identifier_holders(ns, &identifiers).await {
             Ok(holders) => holders,
             Err(e) => return e.into(),
         };
@@ -360,22 +333,34 @@ async fn provision_subjects(
     Ok(())
 }
 
-/// Fails with `UniqueViolation` if another live customer holds one of `identifiers` (the unique
-/// index would refuse it too; checking first keeps the transaction clean).
-async fn reject_held(
+/// Why an update's write did not happen.
+enum WriteFailure {
+    /// Another live customer holds one of the claimed identifiers: found by reading first, or
+    /// by the unique index refusing the write.
+    IdentifierHeld,
+    /// Any other storage failure.
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriteFailure {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UniqueViolation(_) => Self::IdentifierHeld,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Whether another live customer than `own_id` holds one of `identifiers` (the unique index
+/// would refuse the write too; checking first keeps the transaction clean).
+async fn held_by_another(
     tx: &Tx,
     ns: &Namespace,
     identifiers: &[&str],
     own_id: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let holders = tx.identifier_holders(ns, identifiers).await?;
-    if holders
+    Ok(holders
         .iter()
-        .any(|(_, holder)| Some(holder.as_str()) != own_id)
-    {
-        return Err(StoreError::UniqueViolation(
-            "identifier held by another customer".into(),
-        ));
-    }
-    Ok(())
+        .any(|(_, holder)| Some(holder.as_str()) != own_id))
 }

@@ -4,33 +4,30 @@
 use std::collections::BTreeSet;
 
 use crate::domain::event::{EventQuery, IngestResult, StoredEvent, UsageEvent};
-use crate::domain::page::{self, Cursor, SortValue, WireSize};
+use crate::domain::page::{self, Cursor, Page, SortValue, WireSize};
 use crate::domain::subject::created_by;
-use crate::domain::{Error, Namespace, Result, Timestamp};
-use crate::storage::Store;
+use crate::domain::{Error, Namespace, Result};
+
+use super::Deps;
 
 /// Most events read by one query while a page of events is filled.
 const FETCH_CHUNK: u64 = 32;
 
-/// One page of events.
-#[derive(Debug)]
-pub struct EventPage {
-    /// In time order.
-    pub events: Vec<StoredEvent>,
-    /// The next page's token.
-    pub next_page_token: Option<String>,
-}
-
 /// EventService use cases.
 #[derive(Clone, Debug)]
 pub struct Events {
-    store: Store,
+    deps: Deps,
 }
 
 impl Events {
-    /// Use cases over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
+    /// The current time of this service's clock (when a batch is received).
+    pub fn now(&self) -> crate::domain::Timestamp {
+        self.deps.now()
     }
 
     /// Stores a validated batch atomically: events already stored (by source and id) and repeats
@@ -46,8 +43,9 @@ impl Events {
         if unique.is_empty() {
             return Ok(IngestResult::default());
         }
-        let now = Timestamp::now();
+        let now = self.deps.now();
         let stored = self
+            .deps
             .store
             .ingest_events(ns, &unique, &created_by("ingest"), now)
             .await?;
@@ -66,7 +64,7 @@ impl Events {
         ns: &Namespace,
         mut query: EventQuery,
         page_token: &str,
-    ) -> Result<EventPage> {
+    ) -> Result<Page<StoredEvent>> {
         let owner = match &query.owner {
             crate::domain::event::EventOwner::Subject(s) => format!("subject:{s}"),
             crate::domain::event::EventOwner::Customer(c) => format!("customer:{c}"),
@@ -91,7 +89,7 @@ impl Events {
         let mut bytes = 0usize;
         loop {
             let limit = wanted.saturating_sub(rows.len() as u64).min(FETCH_CHUNK);
-            let chunk = self.store.list_events(ns, &query, limit).await?;
+            let chunk = self.deps.store.list_events(ns, &query, limit).await?;
             let exhausted = (chunk.len() as u64) < limit;
             bytes = chunk
                 .iter()
@@ -105,11 +103,11 @@ impl Events {
                 break;
             }
         }
-        let (events, next_page_token) =
-            page::finish(rows, query.page_size, &fingerprint, cursor_after);
-        Ok(EventPage {
-            events,
-            next_page_token,
-        })
+        Ok(Page::from_rows(
+            rows,
+            query.page_size,
+            &fingerprint,
+            cursor_after,
+        ))
     }
 }

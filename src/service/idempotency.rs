@@ -23,15 +23,22 @@ pub struct Idempotent<'a> {
 }
 
 impl<'a> Idempotent<'a> {
-    /// Fingerprints `request` for `method`.
-    pub fn new(method: &'static str, request_id: &'a RequestId, request: &impl Serialize) -> Self {
-        let canonical = serde_json::to_vec(request).unwrap_or_default();
+    /// Fingerprints `request` for `method`. A request that cannot be serialized is an internal
+    /// error, never an empty fingerprint (which every such request would share).
+    pub fn new(
+        method: &'static str,
+        request_id: &'a RequestId,
+        request: &impl Serialize,
+    ) -> Result<Self> {
+        let canonical = serde_json::to_vec(request).map_err(|e| {
+            Error::Internal(format!("cannot fingerprint the {method} request: {e}"))
+        })?;
         let digest = Sha256::digest(&canonical);
-        Self {
+        Ok(Self {
             method,
             request_id,
             request_hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
-        }
+        })
     }
 
     /// The remembered response, if this request_id was seen before (REQUEST_ID_REUSED if it was
@@ -70,5 +77,41 @@ impl<'a> Idempotent<'a> {
             request_hash: self.request_hash.clone(),
             response,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::ser::Error as _;
+
+    use super::*;
+
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(S::Error::custom("no"))
+        }
+    }
+
+    fn rid(s: &str) -> RequestId {
+        RequestId::parse("request_id", s).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_request_that_cannot_be_serialized_has_no_fingerprint() {
+        let id = rid("r-1");
+        let err = Idempotent::new("CreateCustomer", &id, &Unserializable).err();
+        assert!(matches!(err, Some(Error::Internal(_))), "{err:?}");
+    }
+
+    #[test]
+    fn different_requests_have_different_fingerprints() {
+        let id = rid("r-1");
+        let a = Idempotent::new("CreateCustomer", &id, &("a", 1)).unwrap();
+        let b = Idempotent::new("CreateCustomer", &id, &("a", 2)).unwrap();
+        let a2 = Idempotent::new("CreateCustomer", &id, &("a", 1)).unwrap();
+        assert_ne!(a.request_hash, b.request_hash);
+        assert_eq!(a.request_hash, a2.request_hash);
     }
 }

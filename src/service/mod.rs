@@ -1,6 +1,7 @@
 //! Use cases: each public method is one call of the API, owns its transaction and enforces the
-//! rules of the domain. Speaks domain types only; storage is reached through `storage::Store`
-//! and Stripe through the `payments::Payments` trait.
+//! rules of the domain. Speaks domain types only; storage is reached through `storage::Store`,
+//! Stripe through the `payments::Payments` trait and time through the injected clock, all held
+//! in one [`Deps`] that every use case gets a copy of (no use case reaches through another).
 
 pub mod apps;
 pub mod checkout;
@@ -8,6 +9,7 @@ pub mod customer_apps;
 pub mod customers;
 pub mod events;
 mod idempotency;
+mod steps;
 mod stripe_errors;
 pub mod subjects;
 pub mod webhooks;
@@ -23,11 +25,35 @@ pub use idempotency::RETENTION as IDEMPOTENCY_RETENTION;
 pub use subjects::Subjects;
 pub use webhooks::Webhooks;
 
+use crate::domain::Timestamp;
+use crate::domain::clock::SharedClock;
 use crate::payments::Payments;
 use crate::secrets::Cipher;
 use crate::storage::Store;
 
-/// Every use case, sharing one store.
+/// What the use cases depend on, built once and shared.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    /// The database.
+    pub store: Store,
+    /// Stripe.
+    pub payments: Arc<dyn Payments>,
+    /// Seals the secrets stored in the database.
+    pub cipher: Cipher,
+    /// Where "now" comes from.
+    pub clock: SharedClock,
+    /// Where Stripe delivers webhooks (`{public_url}/webhooks/stripe/{app_id}`), if anywhere.
+    pub public_url: Option<String>,
+}
+
+impl Deps {
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Every use case, over one set of dependencies.
 #[derive(Clone, Debug)]
 pub struct Services {
     /// CustomerService's use cases.
@@ -47,26 +73,16 @@ pub struct Services {
 }
 
 impl Services {
-    /// The use cases over `store`, with Stripe reached through `payments` and secrets sealed by
-    /// `cipher`; `public_url` (if any) is where Stripe delivers webhooks.
-    pub fn new(
-        store: Store,
-        payments: Arc<dyn Payments>,
-        cipher: Cipher,
-        public_url: Option<String>,
-    ) -> Self {
-        let customers = Customers::new(store.clone());
-        let subjects = Subjects::new(store.clone());
-        let events = Events::new(store.clone());
-        let apps = Apps::new(store, payments, cipher, public_url);
+    /// The use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
         Self {
-            subjects,
-            events,
-            customer_apps: CustomerApps::new(apps.clone(), customers.clone()),
-            checkout: Checkout::new(apps.clone(), customers.clone()),
-            webhooks: Webhooks::new(apps.clone()),
-            customers,
-            apps,
+            customers: Customers::new(deps.clone()),
+            apps: Apps::new(deps.clone()),
+            customer_apps: CustomerApps::new(deps.clone()),
+            checkout: Checkout::new(deps.clone()),
+            webhooks: Webhooks::new(deps.clone()),
+            subjects: Subjects::new(deps.clone()),
+            events: Events::new(deps),
         }
     }
 }

@@ -38,13 +38,14 @@ fn permission_denied(app_id: Option<&str>, message: String) -> Error {
 /// UNAUTHENTICATED), but only while `key_ciphertext`, the stored ciphertext of the key that got
 /// the 401, is still the app's key (`None`: the key was rotated or the app uninstalled
 /// meanwhile; nothing is marked and the call is ABORTED, to be retried).
-/// A 403 marks nothing. `not_found` names the missing object for a 404.
+/// `now` stamps the change. A 403 marks nothing. `not_found` names the missing object for a 404.
 pub async fn stripe_failure(
     store: &Store,
     ns: &Namespace,
     app: &App,
     err: PaymentsError,
     key_ciphertext: Option<&str>,
+    now: Timestamp,
     not_found: impl FnOnce(String) -> Error,
 ) -> Error {
     match err {
@@ -57,13 +58,7 @@ pub async fn stripe_failure(
                 ));
             };
             match store
-                .set_app_status_if_key(
-                    ns,
-                    &app.id,
-                    ciphertext,
-                    AppStatus::Unauthorized,
-                    Timestamp::now(),
-                )
+                .set_app_status_if_key(ns, &app.id, ciphertext, AppStatus::Unauthorized, now)
                 .await
             {
                 Ok(true) => tracing::warn!(

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::page::{self, Cursor, SortValue};
+use crate::domain::page::{self, Cursor, Page, SortValue};
 use crate::domain::subject::{Subject, SubjectUpsert};
-use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
-use crate::storage::{Store, StoreError};
+use crate::domain::{Error, Namespace, Result, new_id};
+use crate::storage::StoreError;
+
+use super::Deps;
 
 /// How a single subject is addressed.
 #[derive(Clone, Debug)]
@@ -16,19 +18,10 @@ pub enum SubjectLookup {
     Key(String),
 }
 
-/// One page of subjects.
-#[derive(Debug)]
-pub struct SubjectPage {
-    /// Ordered by key.
-    pub subjects: Vec<Subject>,
-    /// The next page's token.
-    pub next_page_token: Option<String>,
-}
-
 /// SubjectService use cases.
 #[derive(Clone, Debug)]
 pub struct Subjects {
-    store: Store,
+    deps: Deps,
 }
 
 fn not_found(lookup: &SubjectLookup) -> Error {
@@ -44,9 +37,9 @@ fn not_found(lookup: &SubjectLookup) -> Error {
 }
 
 impl Subjects {
-    /// Use cases over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Use cases over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     /// Fills `customer_id` from the live attribution of each subject's key.
@@ -61,6 +54,7 @@ impl Subjects {
             .map(|s| s.key.as_str())
             .collect();
         let holders: BTreeMap<String, String> = self
+            .deps
             .store
             .identifier_holders(ns, &keys)
             .await?
@@ -80,9 +74,9 @@ impl Subjects {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let now = Timestamp::now();
+        let now = self.deps.now();
         let result = async {
-            let tx = self.store.begin().await?;
+            let tx = self.deps.store.begin().await?;
             let keys: Vec<&str> = items.iter().map(|i| i.key.as_str()).collect();
             let existing: BTreeMap<String, Subject> = tx
                 .live_subjects_by_keys(ns, &keys)
@@ -116,8 +110,8 @@ impl Subjects {
     /// One subject.
     pub async fn get(&self, ns: &Namespace, lookup: &SubjectLookup) -> Result<Subject> {
         let found = match lookup {
-            SubjectLookup::Id(id) => self.store.subject_by_id(ns, id).await?,
-            SubjectLookup::Key(key) => self.store.live_subject_by_key(ns, key).await?,
+            SubjectLookup::Id(id) => self.deps.store.subject_by_id(ns, id).await?,
+            SubjectLookup::Key(key) => self.deps.store.live_subject_by_key(ns, key).await?,
         };
         let subject = found.ok_or_else(|| not_found(lookup))?;
         Ok(self.with_customers(ns, vec![subject]).await?.remove(0))
@@ -132,7 +126,7 @@ impl Subjects {
         show_deleted: bool,
         page_size: u64,
         page_token: &str,
-    ) -> Result<SubjectPage> {
+    ) -> Result<Page<Subject>> {
         let fingerprint = page::fingerprint(&[
             "subjects",
             key_prefix.unwrap_or_default(),
@@ -143,6 +137,7 @@ impl Subjects {
             page::decode_token("page_token", page_token, &fingerprint, page::SortKind::Text)
                 .map_err(|v| Error::InvalidArgument(vec![v]))?;
         let rows = self
+            .deps
             .store
             .list_subjects(
                 ns,
@@ -153,21 +148,20 @@ impl Subjects {
                 page_size + 1,
             )
             .await?;
-        let (subjects, next_page_token) =
-            page::finish(rows, page_size, &fingerprint, |last| Cursor {
-                value: SortValue::Text(last.key.as_str().to_owned()),
-                id: last.id.clone(),
-            });
-        Ok(SubjectPage {
-            subjects: self.with_customers(ns, subjects).await?,
-            next_page_token,
-        })
+        let mut page = Page::from_rows(rows, page_size, &fingerprint, |last| Cursor {
+            value: SortValue::Text(last.key.as_str().to_owned()),
+            id: last.id.clone(),
+        });
+        page.items = self
+            .with_customers(ns, std::mem::take(&mut page.items))
+            .await?;
+        Ok(page)
     }
 
     /// Soft-deletes a subject (its events stay, and stay attributed).
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn delete(&self, ns: &Namespace, lookup: &SubjectLookup) -> Result<Subject> {
-        let tx = self.store.begin().await?;
+        let tx = self.deps.store.begin().await?;
         let found = match lookup {
             SubjectLookup::Id(id) => tx.subject_by_id(ns, id).await?,
             SubjectLookup::Key(key) => tx.live_subject_by_key(ns, key).await?,
@@ -176,7 +170,7 @@ impl Subjects {
         if subject.deleted_at.is_some() {
             return Ok(subject);
         }
-        let now = Timestamp::now().max(subject.updated_at);
+        let now = self.deps.now().max(subject.updated_at);
         tx.soft_delete_subject(ns, &subject.id, now).await?;
         tx.commit().await?;
         subject.deleted_at = Some(now);

@@ -11,11 +11,11 @@ use std::hint::black_box;
 
 use serde_json::Value;
 
-use super::apps::Apps;
+use super::{Deps, steps};
+use crate::domain::Namespace;
 use crate::domain::app::WebhookSecret;
 use crate::domain::checkout::SessionStatus;
 use crate::domain::values::ResourceId;
-use crate::domain::{Namespace, Timestamp};
 use crate::payments::signature::{SignatureError, SignatureHeader};
 use crate::storage::StoreError;
 use crate::storage::StripeEntry;
@@ -52,7 +52,7 @@ type NoSecret = &'static str;
 /// Processes Stripe webhook deliveries.
 #[derive(Clone, Debug)]
 pub struct Webhooks {
-    apps: Apps,
+    deps: Deps,
 }
 
 fn text<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -81,9 +81,9 @@ fn refused(why: &dyn std::fmt::Display) -> WebhookOutcome {
 }
 
 impl Webhooks {
-    /// Processing over the app use cases.
-    pub fn new(apps: Apps) -> Self {
-        Self { apps }
+    /// Processing over `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
     /// Handles one delivery to `/webhooks/stripe/{app_id}`: `signature` is the raw
@@ -102,7 +102,7 @@ impl Webhooks {
             Ok(header) => header,
             Err(why) => return refused(&why),
         };
-        let now = Timestamp::now().micros() / 1_000_000;
+        let now = self.deps.now().micros() / 1_000_000;
         let (ns, app_id, secret) = match self.signing_secret(app_id).await {
             Ok(Ok(found)) => found,
             Ok(Err(why)) => {
@@ -147,14 +147,14 @@ impl Webhooks {
             return Ok(Err("malformed app id"));
         };
         tracing::Span::current().record("app_id", app_id.as_ref());
-        let Some((ns, app, secrets)) = self.apps.store().app_for_webhook(app_id.as_ref()).await?
+        let Some((ns, app, secrets)) = self.deps.store.app_for_webhook(app_id.as_ref()).await?
         else {
             return Ok(Err("unknown app"));
         };
         if app.deleted_at.is_some() {
             return Ok(Err("uninstalled app"));
         }
-        match self.apps.webhook_secret(&app, &secrets) {
+        match steps::webhook_secret(&self.deps, &app, &secrets) {
             Ok(Some(secret)) => Ok(Ok((ns, app.id, secret))),
             Ok(None) => Ok(Err("app without a webhook secret")),
             Err(e) => {
@@ -173,8 +173,8 @@ impl Webhooks {
         created: i64,
         event: &Value,
     ) -> Result<WebhookOutcome, StoreError> {
-        let store = self.apps.store();
-        let now = Timestamp::now();
+        let store = &self.deps.store;
+        let now = self.deps.now();
         let tx = store.begin().await?;
         match tx
             .record_webhook_event(ns, app_id, event_id, event_type, created, now)

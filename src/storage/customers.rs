@@ -79,8 +79,16 @@ fn to_model(ns: &Namespace, c: &Customer) -> customer::Model {
         name: f.name.as_str().to_owned(),
         name_lower: f.name.as_str().to_lowercase(),
         description: text(&f.description),
-        metadata: serde_json::to_string(f.metadata.entries()).unwrap_or_default(),
-        subject_keys: serde_json::to_string(&keys).unwrap_or_default(),
+        // Built as JSON values, which always render: no serialization error to fall back from.
+        metadata: serde_json::Value::Object(
+            f.metadata
+                .entries()
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
+                .collect(),
+        )
+        .to_string(),
+        subject_keys: serde_json::Value::from(keys).to_string(),
         primary_email: text(&f.primary_email),
         primary_email_lower: f.primary_email.as_ref().map(Email::lowercase),
         currency: text(&f.currency),
@@ -231,7 +239,7 @@ pub struct CreateRecord<'a> {
 impl Store {
     /// Stores a new customer atomically: its row, its subject keys, its claims on its identifiers,
     /// a Subject for every subject key that has none yet (with `subject_metadata`) and, if given,
-    /// the idempotency record. `UniqueViolation` if an identifier is held by another live customer
+    /// the idempotency record (all stamped with the customer's `created_at`). `UniqueViolation` if an identifier is held by another live customer
     /// or the request_id was recorded concurrently; nothing is stored then.
     ///
     /// On PostgreSQL this is one statement (data-modifying CTEs) in its own implicit transaction:
@@ -262,7 +270,7 @@ impl Store {
         tx.ensure_subjects(ns, &keys, subject_metadata, customer.created_at)
             .await?;
         if let Some(r) = record {
-            tx.put_idempotency_record(ns, r.method, r.request_id, r.record)
+            tx.put_idempotency_record(ns, r.method, r.request_id, r.record, customer.created_at)
                 .await?;
         }
         tx.commit().await
@@ -359,7 +367,7 @@ fn create_statement(
             p(r.request_id.into()),
             p(r.record.request_hash.into()),
             p(r.record.response.into()),
-            p(Timestamp::now().micros().into()),
+            p(customer.created_at.micros().into()),
         );
         sql.push_str(&format!(
             ", r AS (INSERT INTO idempotency_records (namespace, method, request_id, \

@@ -52,14 +52,15 @@ impl Store {
 }
 
 impl Tx {
-    /// Remembers a response in the same transaction as the work. `UniqueViolation` if a
-    /// concurrent call with the same request_id got there first.
+    /// Remembers a response, recorded `at`, in the same transaction as the work.
+    /// `UniqueViolation` if a concurrent call with the same request_id got there first.
     pub async fn put_idempotency_record(
         &self,
         ns: &Namespace,
         method: &str,
         request_id: &str,
         record: IdempotencyRecord,
+        at: Timestamp,
     ) -> StoreResult<()> {
         insert(
             &self.inner,
@@ -69,7 +70,7 @@ impl Tx {
                 request_id: Set(request_id.to_owned()),
                 request_hash: Set(record.request_hash),
                 response: Set(record.response),
-                created_at: Set(Timestamp::now().micros()),
+                created_at: Set(at.micros()),
             }],
         )
         .await
