@@ -12,6 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
 use crate::service::Webhooks;
 use crate::service::webhooks::{MAX_BODY, MAX_HEADER_BYTES, WebhookOutcome};
 use crate::storage::Store;
@@ -20,6 +23,7 @@ use crate::storage::Store;
 struct HttpState {
     store: Store,
     webhooks: Webhooks,
+    metrics: Arc<Metrics>,
 }
 
 /// How long readiness waits for the database (less than a probe's usual 2 s timeout).
@@ -37,10 +41,10 @@ async fn livez() -> (StatusCode, &'static str) {
     (StatusCode::OK, "alive\n")
 }
 
-async fn metrics(
+async fn render_metrics(
     State(state): State<HttpState>,
 ) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
-    let m = crate::metrics::metrics();
+    let m = &state.metrics;
     for (pool, size, idle) in state.store.pool_stats() {
         m.db_pool.with_label_values(&[pool, "idle"]).set(idle);
         m.db_pool
@@ -101,23 +105,28 @@ fn webhook_response(outcome: WebhookOutcome) -> (StatusCode, String) {
     }
 }
 
-/// Serves HTTP on `listener` until `shutdown` completes.
+/// Serves HTTP on `listener` until `shutdown` completes; /metrics renders `metrics`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
     webhooks: Webhooks,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(readyz))
         .route("/readyz", get(readyz))
         .route("/livez", get(livez))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(render_metrics))
         .route(
             "/webhooks/stripe/{app_id}",
             post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
-        .with_state(HttpState { store, webhooks });
+        .with_state(HttpState {
+            store,
+            webhooks,
+            metrics,
+        });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
