@@ -146,15 +146,11 @@ async fn spans_reach_an_otlp_collector_with_the_callers_trace() {
             .await
     });
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_patron"))
         .args([
             "serve",
             "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
         ])
@@ -166,19 +162,18 @@ async fn spans_reach_an_otlp_collector_with_the_callers_trace() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("PATRON_LOG_FORMAT", "json")
         .env_remove("DATABASE_URL")
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let channel = loop {
-        if let Ok(c) = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let log = crate::helpers::ChildLog::wait_for_listening(
+        child.stderr.take().expect("stderr"),
+        Duration::from_secs(30),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", log.grpc_addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to patron");
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = tonic::Request::new(pb::CreateCustomerRequest {
         customer: Some(customer("Traced", "traced")),
