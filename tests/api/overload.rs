@@ -402,8 +402,8 @@ async fn unknown_paths_add_no_metric_series() {
         })
         .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
     assert!(
-        unimplemented.is_some_and(|n| n >= 2000.0),
-        "{unimplemented:?}"
+        unimplemented.is_some_and(|n| (n - 2000.0).abs() < 0.5),
+        "exactly this test's 2,000 calls: {unimplemented:?}"
     );
 }
 
