@@ -75,7 +75,10 @@ impl Tenant {
 
     pub async fn list_customers(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .customers
                 .clone()
@@ -133,7 +136,10 @@ impl Tenant {
         mut request: pb::ListSubjectsRequest,
     ) -> Result<Vec<pb::Subject>, Status> {
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .subjects
                 .clone()
@@ -164,7 +170,10 @@ impl Tenant {
         mut request: pb::ListEventsRequest,
     ) -> Result<Vec<pb::IngestedEvent>, Status> {
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .events
                 .clone()
@@ -211,7 +220,10 @@ impl Tenant {
             ..Default::default()
         };
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .apps
                 .clone()
@@ -288,7 +300,10 @@ impl Tenant {
         mut request: pb::ListStripeCheckoutSessionsRequest,
     ) -> Result<Vec<pb::StripeCheckoutSession>, Status> {
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .checkout
                 .clone()

@@ -265,7 +265,10 @@ impl TestApp {
     /// Every customer of a list query, following next_page_token (show_deleted as given).
     pub async fn list_all(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .customers
                 .clone()
@@ -426,6 +429,9 @@ macro_rules! on_both_databases {
         );
     };
 }
+
+/// More pages than any list of a test can have: a pagination loop past it never ends.
+pub const MAX_PAGES: usize = 10_000;
 
 /// A customer with only a name and a key.
 pub fn customer(name: &str, key: &str) -> pb::Customer {

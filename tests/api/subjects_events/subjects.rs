@@ -44,7 +44,7 @@ async fn upsert_creates_then_updates_present_fields_only(app: TestApp) {
     assert_eq!(subject_by_key(&app, "zeta").await.expect("get"), zeta);
 
     // Only display_name present: everything else stays.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.clock().advance(Duration::from_millis(20));
     let updated = upsert(&app, vec![named("alpha", "Alpha"), named("zeta", "Zeta 2")])
         .await
         .expect("update");
@@ -66,7 +66,7 @@ async fn upsert_creates_then_updates_present_fields_only(app: TestApp) {
     assert_eq!(subject_by_key(&app, "zeta").await.expect("get"), zeta2);
 
     // Present empty values clear.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.clock().advance(Duration::from_millis(20));
     let cleared = upsert(
         &app,
         vec![pb::SubjectUpsert {
@@ -440,8 +440,9 @@ async fn customers_provision_subjects_and_subject_customer_id(app: TestApp) {
     );
 }
 
+crate::on_both_databases!(with_manual_clock: upsert_creates_then_updates_present_fields_only);
+
 crate::on_both_databases!(
-    upsert_creates_then_updates_present_fields_only,
     upsert_is_atomic_and_validates_every_item,
     get_list_and_delete_subjects,
     customers_provision_subjects_and_subject_customer_id,
