@@ -73,6 +73,7 @@ impl Tenant {
             .map(tonic::Response::into_inner)
     }
 
+    /// Every customer of a list query, following next_page_token.
     pub async fn list_customers(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
         let mut all = Vec::new();
         let mut pages = 0;
@@ -131,6 +132,7 @@ impl Tenant {
             .map(tonic::Response::into_inner)
     }
 
+    /// Every subject of a list query, following next_page_token.
     pub async fn list_subjects(
         &self,
         mut request: pb::ListSubjectsRequest,
@@ -165,6 +167,7 @@ impl Tenant {
             .map(tonic::Response::into_inner)
     }
 
+    /// Every event of a list query, following next_page_token.
     pub async fn list_events(
         &self,
         mut request: pb::ListEventsRequest,
@@ -214,6 +217,7 @@ impl Tenant {
             .map(tonic::Response::into_inner)
     }
 
+    /// Every app, uninstalled ones included.
     pub async fn list_apps(&self) -> Vec<pb::App> {
         let mut request = pb::ListAppsRequest {
             show_deleted: true,
@@ -295,6 +299,7 @@ impl Tenant {
             .map(tonic::Response::into_inner)
     }
 
+    /// Every session of a list query, following next_page_token.
     pub async fn list_sessions(
         &self,
         mut request: pb::ListStripeCheckoutSessionsRequest,
@@ -376,8 +381,6 @@ pub fn customer_key(key: &str) -> pb::get_customer_request::Lookup {
     pb::get_customer_request::Lookup::Key(key.to_owned())
 }
 
-/// Every customer of a list query, following next_page_token.
-
 pub fn customer_ids(customers: &[pb::Customer]) -> Vec<&str> {
     customers.iter().map(|c| c.id.as_str()).collect()
 }
@@ -398,8 +401,6 @@ pub fn subject_key(key: &str) -> pb::get_subject_request::Lookup {
     pb::get_subject_request::Lookup::Key(key.to_owned())
 }
 
-/// Every subject of a list query, following next_page_token.
-
 pub fn subject_keys(subjects: &[pb::Subject]) -> Vec<&str> {
     subjects.iter().map(|s| s.key.as_str()).collect()
 }
@@ -411,7 +412,6 @@ pub fn ce_string(s: &str) -> CloudEventAttributeValue {
 }
 
 /// A valid "api-calls" usage event with JSON data (time: the receipt time).
-
 pub fn usage_event(id: &str, source: &str, subject: &str, json: &str) -> pb::CloudEvent {
     let mut attributes = HashMap::new();
     attributes.insert("subject".to_owned(), ce_string(subject));
@@ -440,10 +440,7 @@ pub fn of_customer(id: &str) -> pb::ListEventsRequest {
     }
 }
 
-/// Every event of a list query, following next_page_token.
-
 /// The JSON data of an ingested event.
-
 pub fn data_of(event: &pb::IngestedEvent) -> serde_json::Value {
     match event.event.as_ref().and_then(|e| e.data.as_ref()) {
         Some(Data::TextData(text)) => serde_json::from_str(text).expect("JSON text data"),
@@ -451,8 +448,6 @@ pub fn data_of(event: &pb::IngestedEvent) -> serde_json::Value {
         other => panic!("no JSON data in {event:?}: {other:?}"),
     }
 }
-
-/// Every app, uninstalled ones included.
 
 pub fn hosted_usd() -> pb::StripeCheckoutSessionOptions {
     pb::StripeCheckoutSessionOptions {
@@ -480,9 +475,7 @@ pub fn checkout_request(
 }
 
 /// Create-or-use the customer `key` (with subject `<key>-subject` and an email) on the default
-
 /// app.
-
 pub fn seed_checkout(
     name: &str,
     key: &str,
@@ -498,8 +491,6 @@ pub fn seed_checkout(
     )
 }
 
-/// Every session of a list query, following next_page_token.
-
 pub fn stripe_entry(app_id: &str, stripe_customer: &str, pm: &str) -> pb::CustomerAppData {
     pb::CustomerAppData {
         app_id: app_id.to_owned(),
@@ -514,7 +505,6 @@ pub fn stripe_entry(app_id: &str, stripe_customer: &str, pm: &str) -> pb::Custom
 }
 
 /// The default payment method of a customer's first Stripe entry ("" if none).
-
 pub fn default_pm(entries: &[pb::CustomerAppData]) -> String {
     match entries.first().and_then(|e| e.data.as_ref()) {
         Some(pb::customer_app_data::Data::Stripe(s)) => s.stripe_default_payment_method_id.clone(),
