@@ -1,4 +1,4 @@
-//! Builds the running server: database, migrations, gRPC (services, reflection, health) and
+//! Builds the running server: listeners (bound first), database, migrations, gRPC (services, reflection, health) and
 //! HTTP listeners, background tasks, and graceful shutdown.
 
 use std::net::SocketAddr;
@@ -34,6 +34,7 @@ use crate::grpc::pb::customer_app_service_server::CustomerAppServiceServer;
 use crate::grpc::pb::customer_service_server::CustomerServiceServer;
 use crate::grpc::pb::stripe_checkout_service_server::StripeCheckoutServiceServer;
 use crate::grpc::{FILE_DESCRIPTOR_SET, SERVICE_NAMES};
+use crate::metrics::Metrics;
 use crate::payments::{Payments, StripeGateway};
 use crate::secrets::Cipher;
 use crate::service::{Deps, Services};
@@ -62,6 +63,9 @@ pub enum StartError {
     /// Server reflection could not be built from the descriptors.
     #[error("reflection: {0}")]
     Reflection(String),
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(String),
 }
 
 /// Asks a running application to shut down.
@@ -89,6 +93,48 @@ impl ReloadHandle {
                 "no API keys file configured (PATRON_API_KEYS_FILE): nothing to reload"
             ),
         }
+    }
+}
+
+/// Both listeners, bound before anything else happens at start: the bound addresses (port 0
+/// picks a free one) exist before the database is opened or anything can fail or take time.
+#[derive(Debug)]
+pub struct Listeners {
+    grpc: TcpListener,
+    http: TcpListener,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+impl Listeners {
+    /// Binds the gRPC and HTTP addresses of `settings`.
+    pub async fn bind(settings: &Settings) -> Result<Self, StartError> {
+        let grpc = bind(settings.grpc_addr).await?;
+        let http = bind(settings.http_addr).await?;
+        let grpc_addr = grpc.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.grpc_addr,
+            source,
+        })?;
+        let http_addr = http.local_addr().map_err(|source| StartError::Bind {
+            addr: settings.http_addr,
+            source,
+        })?;
+        Ok(Self {
+            grpc,
+            http,
+            grpc_addr,
+            http_addr,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 }
 
@@ -176,7 +222,7 @@ async fn stopped(mut shutdown: watch::Receiver<bool>) {
 }
 
 impl Application {
-    /// Opens the database, binds both listeners and starts serving, on the system's clock.
+    /// Binds both listeners, opens the database and starts serving, on the system's clock.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         Self::build_with_clock(settings, Arc::new(SystemClock)).await
     }
@@ -186,9 +232,30 @@ impl Application {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<Self, StartError> {
+        let listeners = Listeners::bind(&settings).await?;
+        Self::start(settings, listeners, clock).await
+    }
+
+    /// Starts serving on listeners bound beforehand (a caller that needs the bound addresses
+    /// before the server starts, e.g. for `public_url`, binds first with [`Listeners::bind`]).
+    pub async fn start(
+        settings: Settings,
+        listeners: Listeners,
+        clock: SharedClock,
+    ) -> Result<Self, StartError> {
+        let Listeners {
+            grpc: grpc_listener,
+            http: http_listener,
+            grpc_addr,
+            http_addr,
+        } = listeners;
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartError::Metrics(e.to_string()))?);
         let cipher = load_cipher(&settings.secret_key)?;
         let store = open_store(&settings, settings.migrate_at_start).await?;
-        let payments: Arc<dyn Payments> = Arc::new(StripeGateway::new(&settings.stripe_api_base));
+        let payments: Arc<dyn Payments> = Arc::new(StripeGateway::new(
+            &settings.stripe_api_base,
+            Arc::clone(&metrics),
+        ));
         let services = Services::new(Deps {
             store: store.clone(),
             payments,
@@ -196,21 +263,6 @@ impl Application {
             clock: clock.clone(),
             public_url: settings.public_url.clone(),
         });
-
-        let grpc_listener = bind(settings.grpc_addr).await?;
-        let http_listener = bind(settings.http_addr).await?;
-        let grpc_addr = grpc_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.grpc_addr,
-                source,
-            })?;
-        let http_addr = http_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: settings.http_addr,
-                source,
-            })?;
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -322,7 +374,9 @@ impl Application {
         };
         let mut builder = Server::builder()
             .max_concurrent_streams(limits.grpc_max_concurrent_streams)
-            .layer(crate::grpc::observe::ObserveLayer)
+            .layer(crate::grpc::observe::ObserveLayer::new(Arc::clone(
+                &metrics,
+            )))
             .layer(crate::grpc::limit::LimitLayer::new(limits, streams_end_rx));
         if let Some(tls) = &settings.tls {
             let read = |path: &std::path::Path| {
@@ -351,6 +405,7 @@ impl Application {
             http_listener,
             store.clone(),
             services.webhooks.clone(),
+            Arc::clone(&metrics),
             stopped(shutdown_rx.clone()),
         ));
 

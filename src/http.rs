@@ -21,6 +21,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::metrics::Metrics;
 use crate::service::Webhooks;
 use crate::service::webhooks::{MAX_BODY, MAX_HEADER_BYTES, WebhookOutcome};
 use crate::storage::Store;
@@ -29,6 +30,7 @@ use crate::storage::Store;
 struct HttpState {
     store: Store,
     webhooks: Webhooks,
+    metrics: Arc<Metrics>,
 }
 
 /// How long readiness waits for the database (less than a probe's usual 2 s timeout).
@@ -46,10 +48,10 @@ async fn livez() -> (StatusCode, &'static str) {
     (StatusCode::OK, "alive\n")
 }
 
-async fn metrics(
+async fn render_metrics(
     State(state): State<HttpState>,
 ) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
-    let m = crate::metrics::metrics();
+    let m = &state.metrics;
     for (pool, size, idle) in state.store.pool_stats() {
         m.db_pool.with_label_values(&[pool, "idle"]).set(idle);
         m.db_pool
@@ -156,23 +158,28 @@ async fn bounded(
 /// Serves HTTP on `listener` until `shutdown` completes: at most `MAX_CONNECTIONS` connections,
 /// each losing its connection when its headers take longer than `HEADER_READ_TIMEOUT`; at
 /// shutdown, idle connections close at once and busy ones after their request (the caller bounds
-/// the whole with the grace period).
+/// the whole with the grace period). /metrics renders `metrics`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
     webhooks: Webhooks,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
         .route("/healthz", get(readyz))
         .route("/readyz", get(readyz))
         .route("/livez", get(livez))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(render_metrics))
         .route(
             "/webhooks/stripe/{app_id}",
             post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
-        .with_state(HttpState { store, webhooks })
+        .with_state(HttpState {
+            store,
+            webhooks,
+            metrics,
+        })
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             bounded,

@@ -14,17 +14,31 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics::metrics;
+use std::sync::Arc;
 
-/// The layer.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ObserveLayer;
+use crate::metrics::Metrics;
+
+/// The layer; counts calls in the application's `metrics`.
+#[derive(Clone, Debug)]
+pub struct ObserveLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl ObserveLayer {
+    /// A layer that records into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self { metrics }
+    }
+}
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Observe { inner }
+        Observe {
+            inner,
+            metrics: Arc::clone(&self.metrics),
+        }
     }
 }
 
@@ -32,6 +46,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Clone, Debug)]
 pub struct Observe<S> {
     inner: S,
+    metrics: Arc<Metrics>,
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -110,7 +125,7 @@ where
             propagator.extract(&HeaderExtractor(request.headers()))
         });
         let _ = span.set_parent(parent);
-        let mut call = CallMetrics::start(service, method);
+        let mut call = CallMetrics::start(Arc::clone(&self.metrics), service, method);
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -143,6 +158,7 @@ where
 /// future was dropped (the caller cancelled, the connection closed); a call that never finished
 /// counts as CANCELLED.
 struct CallMetrics {
+    metrics: Arc<Metrics>,
     service: &'static str,
     method: &'static str,
     started: Instant,
@@ -150,12 +166,13 @@ struct CallMetrics {
 }
 
 impl CallMetrics {
-    fn start(service: &'static str, method: &'static str) -> Self {
-        metrics()
+    fn start(metrics: Arc<Metrics>, service: &'static str, method: &'static str) -> Self {
+        metrics
             .grpc_in_flight
             .with_label_values(&[service, method])
             .inc();
         Self {
+            metrics,
             service,
             method,
             started: Instant::now(),
@@ -170,7 +187,7 @@ impl CallMetrics {
 
 impl Drop for CallMetrics {
     fn drop(&mut self) {
-        let m = metrics();
+        let m = &self.metrics;
         let labels = [self.service, self.method];
         m.grpc_in_flight.with_label_values(&labels).dec();
         m.grpc_requests
@@ -207,12 +224,15 @@ mod tests {
     #[test]
     fn a_dropped_call_leaves_nothing_in_flight_and_counts_as_cancelled() {
         let labels = ["patron.v1.AppService", "UninstallApp"];
-        let m = metrics();
+        let m = Arc::new(Metrics::new().unwrap());
         let in_flight = m.grpc_in_flight.with_label_values(&labels);
         let cancelled = m
             .grpc_requests
             .with_label_values(&[labels[0], labels[1], "CANCELLED"]);
-        let mut service = Observe { inner: Never };
+        let mut service = Observe {
+            inner: Never,
+            metrics: Arc::clone(&m),
+        };
         let request = Request::builder()
             .uri("/patron.v1.AppService/UninstallApp")
             .body(())

@@ -38,6 +38,7 @@ use super::{
 };
 use crate::domain::app::{StripeApiKey, WebhookSecret};
 use crate::domain::checkout::{SessionStatus, UiMode};
+use crate::metrics::Metrics;
 
 /// Longest a single attempt may take (the deadline may cut it shorter).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,11 +52,14 @@ pub struct StripeGateway {
     base_url: String,
     /// One HTTP client per API key (keyed by its SHA-256), reused across calls.
     clients: Arc<Mutex<HashMap<[u8; 32], Client>>>,
+    /// Where each attempt is counted.
+    metrics: Arc<Metrics>,
 }
 
 impl StripeGateway {
-    /// A gateway for `base_url` (e.g. `https://api.stripe.com`).
-    pub fn new(base_url: &str) -> Self {
+    /// A gateway for `base_url` (e.g. `https://api.stripe.com`) that counts its attempts in
+    /// `metrics`.
+    pub fn new(base_url: &str, metrics: Arc<Metrics>) -> Self {
         let mut base_url = base_url.trim().to_owned();
         if !base_url.ends_with('/') {
             base_url.push('/');
@@ -63,6 +67,7 @@ impl StripeGateway {
         Self {
             base_url,
             clients: Arc::default(),
+            metrics,
         }
     }
 
@@ -142,6 +147,7 @@ fn classify(err: StripeError) -> Failure {
 /// Runs `attempt` until it succeeds, fails for good, or `deadline` passes.
 #[tracing::instrument(name = "stripe", skip_all, fields(stripe.endpoint = endpoint))]
 async fn with_retries<T, F, Fut>(
+    m: &Metrics,
     endpoint: &'static str,
     deadline: Instant,
     mut attempt: F,
@@ -167,7 +173,6 @@ where
         tries += 1;
         let started = std::time::Instant::now();
         let result = tokio::time::timeout(budget, attempt(budget)).await;
-        let m = crate::metrics::metrics();
         m.stripe_latency
             .with_label_values(&[endpoint])
             .observe(started.elapsed().as_secs_f64());
@@ -339,7 +344,7 @@ impl Payments for StripeGateway {
         deadline: Instant,
     ) -> Result<String, PaymentsError> {
         let client = self.client(key)?;
-        let account = with_retries("GET /v1/account", deadline, |budget| {
+        let account = with_retries(&self.metrics, "GET /v1/account", deadline, |budget| {
             RetrieveForMyAccountAccount::new()
                 .customize()
                 .request_strategy(RequestStrategy::Once)
@@ -360,14 +365,19 @@ impl Payments for StripeGateway {
         let client = self.client(key)?;
         let strategy = idempotent(idempotency_key)?;
         let events: Vec<_> = WEBHOOK_EVENTS.iter().map(|e| choice(e)).collect();
-        let endpoint = with_retries("POST /v1/webhook_endpoints", deadline, |budget| {
-            CreateWebhookEndpoint::new(events.clone(), url)
-                .description("patron")
-                .customize()
-                .request_strategy(strategy.clone())
-                .timeout(budget)
-                .send(&client)
-        })
+        let endpoint = with_retries(
+            &self.metrics,
+            "POST /v1/webhook_endpoints",
+            deadline,
+            |budget| {
+                CreateWebhookEndpoint::new(events.clone(), url)
+                    .description("patron")
+                    .customize()
+                    .request_strategy(strategy.clone())
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
         .await?;
         let secret = endpoint.secret.ok_or_else(|| {
             PaymentsError::Other("Stripe returned no webhook signing secret".into())
@@ -385,13 +395,18 @@ impl Payments for StripeGateway {
         deadline: Instant,
     ) -> Result<(), PaymentsError> {
         let client = self.client(key)?;
-        with_retries("DELETE /v1/webhook_endpoints", deadline, |budget| {
-            DeleteWebhookEndpoint::new(id)
-                .customize()
-                .request_strategy(RequestStrategy::Once)
-                .timeout(budget)
-                .send(&client)
-        })
+        with_retries(
+            &self.metrics,
+            "DELETE /v1/webhook_endpoints",
+            deadline,
+            |budget| {
+                DeleteWebhookEndpoint::new(id)
+                    .customize()
+                    .request_strategy(RequestStrategy::Once)
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
         .await?;
         Ok(())
     }
@@ -403,7 +418,7 @@ impl Payments for StripeGateway {
         deadline: Instant,
     ) -> Result<StripeCustomer, PaymentsError> {
         let client = self.client(key)?;
-        let customer = with_retries("GET /v1/customers", deadline, |budget| {
+        let customer = with_retries(&self.metrics, "GET /v1/customers", deadline, |budget| {
             RetrieveCustomer::new(id)
                 .customize()
                 .request_strategy(RequestStrategy::Once)
@@ -433,7 +448,7 @@ impl Payments for StripeGateway {
         let client = self.client(key)?;
         let strategy = idempotent(idempotency_key)?;
         let request = CreateCustomer::new().metadata(hash_map(&customer.metadata));
-        let created = with_retries("POST /v1/customers", deadline, |budget| {
+        let created = with_retries(&self.metrics, "POST /v1/customers", deadline, |budget| {
             request
                 .clone()
                 .customize()
@@ -477,14 +492,19 @@ impl Payments for StripeGateway {
             });
         }
         // Setting the same values again changes nothing: every attempt may simply repeat.
-        let updated = with_retries("POST /v1/customers/{id}", deadline, |budget| {
-            request
-                .clone()
-                .customize()
-                .request_strategy(RequestStrategy::Once)
-                .timeout(budget)
-                .send(&client)
-        })
+        let updated = with_retries(
+            &self.metrics,
+            "POST /v1/customers/{id}",
+            deadline,
+            |budget| {
+                request
+                    .clone()
+                    .customize()
+                    .request_strategy(RequestStrategy::Once)
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
         .await?;
         Ok(StripeCustomer {
             id: updated.id.as_str().to_owned(),
@@ -499,13 +519,18 @@ impl Payments for StripeGateway {
         deadline: Instant,
     ) -> Result<PaymentMethod, PaymentsError> {
         let client = self.client(key)?;
-        let method = with_retries("GET /v1/payment_methods", deadline, |budget| {
-            RetrievePaymentMethod::new(id)
-                .customize()
-                .request_strategy(RequestStrategy::Once)
-                .timeout(budget)
-                .send(&client)
-        })
+        let method = with_retries(
+            &self.metrics,
+            "GET /v1/payment_methods",
+            deadline,
+            |budget| {
+                RetrievePaymentMethod::new(id)
+                    .customize()
+                    .request_strategy(RequestStrategy::Once)
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
         .await?;
         Ok(PaymentMethod {
             id: method.id.as_str().to_owned(),
@@ -523,14 +548,19 @@ impl Payments for StripeGateway {
         let client = self.client(key)?;
         let strategy = idempotent(idempotency_key)?;
         let request = build_checkout(session);
-        let created = with_retries("POST /v1/checkout/sessions", deadline, |budget| {
-            request
-                .clone()
-                .customize()
-                .request_strategy(strategy.clone())
-                .timeout(budget)
-                .send(&client)
-        })
+        let created = with_retries(
+            &self.metrics,
+            "POST /v1/checkout/sessions",
+            deadline,
+            |budget| {
+                request
+                    .clone()
+                    .customize()
+                    .request_strategy(strategy.clone())
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
         .await?;
         Ok(session_info(created))
     }
@@ -542,13 +572,18 @@ impl Payments for StripeGateway {
         deadline: Instant,
     ) -> Result<CheckoutSessionInfo, PaymentsError> {
         let client = self.client(key)?;
-        let expired = with_retries("POST /v1/checkout/sessions/expire", deadline, |budget| {
-            ExpireCheckoutSession::new(id)
-                .customize()
-                .request_strategy(RequestStrategy::Once)
-                .timeout(budget)
-                .send(&client)
-        })
+        let expired = with_retries(
+            &self.metrics,
+            "POST /v1/checkout/sessions/expire",
+            deadline,
+            |budget| {
+                ExpireCheckoutSession::new(id)
+                    .customize()
+                    .request_strategy(RequestStrategy::Once)
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
         .await?;
         Ok(session_info(expired))
     }

@@ -1,10 +1,12 @@
 //! spawn_app(): a real patron server on port 0 with its own fresh database, and typed clients.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use fake_stripe::FakeStripe;
-use patron::app::{Application, ShutdownHandle};
+use patron::app::{Application, Listeners, ShutdownHandle};
 use patron::config::Settings;
+use patron::domain::clock::{ManualClock, SharedClock, SystemClock};
 use patron::grpc::pb;
 use patron::grpc::pb::app_service_client::AppServiceClient;
 use patron::grpc::pb::customer_app_service_client::CustomerAppServiceClient;
@@ -86,6 +88,7 @@ pub struct TestApp {
     pub stripe: FakeStripe,
     /// The base URL Stripe delivers webhooks to.
     pub public_url: String,
+    clock: Option<Arc<ManualClock>>,
     shutdown: ShutdownHandle,
     server: Option<tokio::task::JoinHandle<()>>,
     db: Option<TestDb>,
@@ -112,6 +115,27 @@ impl TestApp {
 
     /// A server with settings adjusted by `configure` (after the test defaults are set).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::start(backend, configure, None).await
+    }
+
+    /// A server whose clock stands still until the test moves it with [`TestApp::clock`].
+    pub async fn spawn_with_manual_clock(backend: Backend) -> Self {
+        let clock = Arc::new(ManualClock::starting_now());
+        Self::start(backend, |_| {}, Some(clock)).await
+    }
+
+    /// The manual clock the server runs on (see [`TestApp::spawn_with_manual_clock`]).
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_deref()
+            .expect("this server runs on the system clock: spawn it with spawn_with_manual_clock")
+    }
+
+    async fn start(
+        backend: Backend,
+        configure: impl FnOnce(&mut Settings),
+        clock: Option<Arc<ManualClock>>,
+    ) -> Self {
         let (database_url, db) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -143,17 +167,22 @@ impl TestApp {
         };
         let stripe = FakeStripe::start().await;
         let mut settings = Settings::for_tests(database_url.clone());
-        // The public URL must be known before the server binds: reserve a free port for HTTP.
-        let http_port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        settings.http_addr = std::net::SocketAddr::from(([127, 0, 0, 1], http_port));
-        let public_url = format!("http://127.0.0.1:{http_port}");
-        settings.public_url = Some(public_url.clone());
         settings.stripe_api_base = stripe.base_url();
         configure(&mut settings);
-        let app = Application::build(settings).await.expect("server starts");
+        // Both listeners are bound (port 0) before the server starts: the public URL Stripe
+        // delivers webhooks to is the bound HTTP address, with no reserve-and-rebind race.
+        let listeners = Listeners::bind(&settings).await.expect("bind listeners");
+        let public_url = format!("http://{}", listeners.http_addr());
+        if settings.public_url.is_none() {
+            settings.public_url = Some(public_url.clone());
+        }
+        let server_clock: SharedClock = match &clock {
+            Some(clock) => Arc::clone(clock) as SharedClock,
+            None => Arc::new(SystemClock),
+        };
+        let app = Application::start(settings, listeners, server_clock)
+            .await
+            .expect("server starts");
         let grpc_addr = app.grpc_addr();
         let http_addr = app.http_addr();
         let shutdown = app.shutdown_handle();
@@ -175,6 +204,7 @@ impl TestApp {
             events: EventServiceClient::new(channel),
             stripe,
             public_url,
+            clock,
             shutdown,
             server: Some(server),
             db: Some(db),
@@ -235,7 +265,10 @@ impl TestApp {
     /// Every customer of a list query, following next_page_token (show_deleted as given).
     pub async fn list_all(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
         let mut all = Vec::new();
+        let mut pages = 0;
         loop {
+            pages += 1;
+            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
             let page = self
                 .customers
                 .clone()
@@ -337,28 +370,68 @@ impl Drop for TestApp {
     }
 }
 
-/// Runs each named scenario (an `async fn(TestApp)`) once per database:
-/// `mod name { fn sqlite(); fn postgres(); }`.
+/// Runs each named scenario once per database, as `mod name { fn sqlite(); fn postgres(); }`.
+/// The one way tests run on both databases:
+///
+/// - `on_both_databases!(a, b)`: `async fn a(app: TestApp)` on a default server;
+/// - `on_both_databases!(with_api_keys(KEYS): a, b)`: callers authenticate with `KEYS`
+///   (`&[(namespace, key)]`, named as the calling module sees it);
+/// - `on_both_databases!(with_settings(|s| ...): a, b)`: settings adjusted before the start;
+/// - `on_both_databases!(with_manual_clock: a, b)`: time moves only by `app.clock()`;
+/// - `on_both_databases!(backend: a, b)`: `async fn a(backend: Backend)` starts what it needs.
 #[macro_export]
 macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
+    (@each |$backend:ident| $start:expr; $($name:ident),* $(,)?) => {
         $(
             mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
-                    super::$name(app).await;
+                    let $backend = $crate::helpers::Backend::Sqlite;
+                    super::$name($start).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
-                    super::$name(app).await;
+                    let $backend = $crate::helpers::Backend::Postgres;
+                    super::$name($start).await;
                 }
             }
         )*
     };
+    (backend: $($name:ident),* $(,)?) => {
+        $crate::on_both_databases!(@each |backend| backend; $($name),*);
+    };
+    (with_api_keys($keys:expr): $($name:ident),* $(,)?) => {
+        $crate::on_both_databases!(
+            @each |backend| $crate::helpers::TestApp::spawn_with_api_keys(backend, $keys).await;
+            $($name),*
+        );
+    };
+    (with_settings($configure:expr): $($name:ident),* $(,)?) => {
+        $crate::on_both_databases!(
+            @each |backend| $crate::helpers::TestApp::spawn_with(backend, $configure).await;
+            $($name),*
+        );
+    };
+    (with_manual_clock: $($name:ident),* $(,)?) => {
+        $crate::on_both_databases!(
+            @each |backend| $crate::helpers::TestApp::spawn_with_manual_clock(backend).await;
+            $($name),*
+        );
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_databases!(
+            @each |backend| $crate::helpers::TestApp::spawn(backend).await;
+            $($name),*
+        );
+    };
 }
+
+/// More pages than any list of a test can have: a pagination loop past it never ends.
+pub const MAX_PAGES: usize = 10_000;
 
 /// A customer with only a name and a key.
 pub fn customer(name: &str, key: &str) -> pb::Customer {
@@ -406,4 +479,67 @@ pub fn bad_fields(status: &Status) -> Vec<String> {
         .iter()
         .map(|v| v.field.clone())
         .collect()
+}
+
+/// The addresses a `patron serve` child bound (port 0), read from its "listening" log lines
+/// (JSON `grpc_addr`/`http_addr` fields, or the text "gRPC listening on ADDR" / "HTTP listening
+/// on ADDR"), and everything it logged, read to the end on a thread of its own.
+pub struct ChildLog {
+    pub grpc_addr: std::net::SocketAddr,
+    pub http_addr: std::net::SocketAddr,
+    rest: std::thread::JoinHandle<String>,
+}
+
+impl ChildLog {
+    /// Waits (at most `within`) until the child logged both bound addresses; panics with what
+    /// it logged if it exits first or takes longer.
+    pub fn wait_for_listening(
+        stderr: impl std::io::Read + Send + 'static,
+        within: std::time::Duration,
+    ) -> Self {
+        use std::io::BufRead;
+        fn field(line: &str, json_key: &str, text_marker: &str) -> Option<std::net::SocketAddr> {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(addr) = json.get(json_key).and_then(|v| v.as_str())
+            {
+                return addr.parse().ok();
+            }
+            let (_, after) = line.split_once(text_marker)?;
+            after.split_whitespace().next()?.parse().ok()
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let rest = std::thread::spawn(move || {
+            let mut all = String::new();
+            let (mut grpc, mut http, mut sent) = (None, None, false);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                grpc = grpc.or_else(|| field(&line, "grpc_addr", "gRPC listening on "));
+                http = http.or_else(|| field(&line, "http_addr", "HTTP listening on "));
+                all.push_str(&line);
+                all.push('\n');
+                if !sent && let (Some(g), Some(h)) = (grpc, http) {
+                    let _ = tx.send(Ok((g, h)));
+                    sent = true;
+                }
+            }
+            if !sent {
+                let _ = tx.send(Err(all.clone()));
+            }
+            all
+        });
+        match rx.recv_timeout(within) {
+            Ok(Ok((grpc_addr, http_addr))) => Self {
+                grpc_addr,
+                http_addr,
+                rest,
+            },
+            Ok(Err(log)) => panic!("patron exited before listening:\n{log}"),
+            Err(e) => panic!("patron did not log its bound addresses within {within:?}: {e}"),
+        }
+    }
+
+    /// Everything the child logged, once it has exited (its stderr closed).
+    pub fn into_log(self) -> String {
+        self.rest.join().unwrap_or_default()
+    }
 }

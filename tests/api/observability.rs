@@ -36,11 +36,20 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     response
 }
 
-fn counter(scrape: &str, name: &str, labels: &[&str]) -> f64 {
+/// The sum of the samples of `name` whose labels include all of `labels` (counters and gauges
+/// are whole numbers).
+fn counter(scrape: &str, name: &str, labels: &[&str]) -> u64 {
     scrape
         .lines()
-        .filter(|l| l.starts_with(name) && labels.iter().all(|label| l.contains(label)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .filter(|l| {
+            l.split(['{', ' ']).next() == Some(name) && labels.iter().all(|label| l.contains(label))
+        })
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("not a whole number: {l}"))
+        })
         .sum()
 }
 
@@ -58,36 +67,54 @@ async fn metrics_count_calls_stripe_and_the_pool(app: TestApp) {
     install(&app).await;
     let scrape = http_get(app.http_addr, "/metrics").await;
     assert!(scrape.starts_with("HTTP/1.1 200"), "{scrape}");
+    // The registry belongs to this server: exactly the calls of this test, no other's.
     let service = "service=\"patron.v1.CustomerService\"";
-    assert!(
-        counter(
-            &scrape,
-            "patron_grpc_requests_total",
-            &[service, "method=\"CreateCustomer\"", "code=\"OK\""]
-        ) >= 1.0,
+    let calls = |labels: &[&str]| counter(&scrape, "patron_grpc_requests_total", labels);
+    assert_eq!(
+        calls(&[service, "method=\"CreateCustomer\"", "code=\"OK\""]),
+        1,
         "{scrape}"
     );
-    assert!(
-        counter(
-            &scrape,
-            "patron_grpc_requests_total",
-            &[service, "method=\"GetCustomer\"", "code=\"NOT_FOUND\""]
-        ) >= 1.0
+    assert_eq!(
+        calls(&[service, "method=\"GetCustomer\"", "code=\"NOT_FOUND\""]),
+        1
     );
-    assert!(
+    assert_eq!(calls(&[service]), 2, "nothing else on CustomerService");
+    assert_eq!(
+        calls(&[
+            "service=\"patron.v1.AppService\"",
+            "method=\"InstallStripeApp\"",
+            "code=\"OK\""
+        ]),
+        1
+    );
+    assert_eq!(calls(&[]), 3, "three calls in all: {scrape}");
+    assert_eq!(
         counter(
             &scrape,
             "patron_grpc_request_duration_seconds_count",
             &[service, "method=\"CreateCustomer\""]
-        ) >= 1.0
+        ),
+        1
     );
     assert!(scrape.contains("patron_grpc_requests_in_flight"));
-    assert!(
+    assert_eq!(
+        counter(&scrape, "patron_grpc_requests_in_flight", &[]),
+        0,
+        "nothing in flight"
+    );
+    assert_eq!(
         counter(
             &scrape,
             "patron_stripe_requests_total",
             &["endpoint=\"GET /v1/account\"", "outcome=\"ok\""]
-        ) >= 1.0
+        ),
+        1
+    );
+    assert_eq!(
+        counter(&scrape, "patron_stripe_requests_total", &[]),
+        u64::try_from(app.stripe.requests().len()).expect("count"),
+        "one attempt counted per request Stripe saw: {scrape}"
     );
     assert!(scrape.contains("patron_stripe_request_duration_seconds_bucket"));
     assert!(
@@ -146,15 +173,11 @@ async fn spans_reach_an_otlp_collector_with_the_callers_trace() {
             .await
     });
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_patron"))
         .args([
             "serve",
             "--grpc-addr",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--http-addr",
             "127.0.0.1:0",
         ])
@@ -166,19 +189,18 @@ async fn spans_reach_an_otlp_collector_with_the_callers_trace() {
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("PATRON_LOG_FORMAT", "json")
         .env_remove("DATABASE_URL")
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let channel = loop {
-        if let Ok(c) = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let log = crate::helpers::ChildLog::wait_for_listening(
+        child.stderr.take().expect("stderr"),
+        Duration::from_secs(30),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", log.grpc_addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to patron");
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let mut request = tonic::Request::new(pb::CreateCustomerRequest {
         customer: Some(customer("Traced", "traced")),

@@ -19,25 +19,6 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{Backend, TestApp, assert_error, customer};
 
-/// Runs `scenario(backend)` once per database: `mod name { fn sqlite(); fn postgres(); }`.
-macro_rules! per_backend {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::helpers::Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::helpers::Backend::Postgres).await;
-                }
-            }
-        )*
-    };
-}
-
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     stream
@@ -329,7 +310,8 @@ async fn api_keys_file_changes_are_picked_up_and_a_broken_file_keeps_the_keys(ba
     }
 }
 
-per_backend!(
+crate::on_both_databases!(
+    backend:
     a_call_past_the_default_deadline_is_deadline_exceeded,
     a_saturated_server_sheds_with_retry_info_and_health_still_answers,
     a_call_that_waits_past_the_pool_acquire_timeout_is_unavailable,
@@ -420,8 +402,8 @@ async fn unknown_paths_add_no_metric_series() {
         })
         .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
     assert!(
-        unimplemented.is_some_and(|n| n >= 2000.0),
-        "{unimplemented:?}"
+        unimplemented.is_some_and(|n| (n - 2000.0).abs() < 0.5),
+        "exactly this test's 2,000 calls: {unimplemented:?}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! TLS, the secure-by-default start rule, and secret hygiene (logs, responses, Debug).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -66,15 +66,7 @@ async fn tls_serves_grpc_to_a_tls_client(backend: Backend) {
     assert!(refused.is_err(), "plaintext against TLS must fail");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_serves_grpc_to_a_tls_client_sqlite() {
-    tls_serves_grpc_to_a_tls_client(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_serves_grpc_to_a_tls_client_postgres() {
-    tls_serves_grpc_to_a_tls_client(Backend::Postgres).await;
-}
+crate::on_both_databases!(backend: tls_serves_grpc_to_a_tls_client);
 
 #[test]
 fn a_non_loopback_listener_needs_keys_or_an_explicit_insecure_flag() {
@@ -154,17 +146,11 @@ fn keys_new_prints_a_key_and_only_its_digest_entry() {
 async fn secrets_never_appear_in_logs_responses_or_errors() {
     const API_KEY: &str = "patron_SECRETapiKEYvalue0123456789abcdefXYZ";
     const STRIPE_KEY: &str = "sk_test_SECRETstripeKEY0123456789abcdef";
+    const PUBLIC_URL: &str = "http://patron.invalid";
     let secret_key = base64_of([7u8; 32]);
     let stripe = fake_stripe::FakeStripe::start().await;
     stripe.add_account(STRIPE_KEY, "acct_hygiene");
     let dir = tempfile::tempdir().expect("dir");
-    let free = |_: ()| {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port()
-    };
-    let (grpc_port, http_port) = (free(()), free(()));
     let digest: String = sha2::Sha256::digest(API_KEY.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -173,9 +159,9 @@ async fn secrets_never_appear_in_logs_responses_or_errors() {
         .args([
             "serve",
             "--grpc-addr",
-            &format!("127.0.0.1:{grpc_port}"),
+            "127.0.0.1:0",
             "--http-addr",
-            &format!("127.0.0.1:{http_port}"),
+            "127.0.0.1:0",
         ])
         .current_dir(dir.path())
         .env("PATRON_LOG", "debug")
@@ -183,27 +169,20 @@ async fn secrets_never_appear_in_logs_responses_or_errors() {
         .env("PATRON_API_KEYS", format!("hygiene:{digest}"))
         .env("PATRON_SECRET_KEY", &secret_key)
         .env("PATRON_STRIPE_API_BASE", stripe.base_url())
-        .env("PATRON_PUBLIC_URL", format!("http://127.0.0.1:{http_port}"))
+        .env("PATRON_PUBLIC_URL", PUBLIC_URL)
         .env_remove("DATABASE_URL")
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn patron");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let collector = std::thread::spawn(move || {
-        let mut all = String::new();
-        let _ = stderr.read_to_string(&mut all);
-        all
-    });
-    let channel = loop {
-        if let Ok(channel) = Channel::from_shared(format!("http://127.0.0.1:{grpc_port}"))
-            .expect("uri")
-            .connect()
-            .await
-        {
-            break channel;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let log = crate::helpers::ChildLog::wait_for_listening(
+        child.stderr.take().expect("stderr"),
+        Duration::from_secs(30),
+    );
+    let channel = Channel::from_shared(format!("http://{}", log.grpc_addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect to patron");
     let auth = BearerAuth(format!("Bearer {API_KEY}").parse().expect("ascii"));
     let mut apps = AppServiceClient::with_interceptor(channel.clone(), auth.clone());
     let mut checkout = StripeCheckoutServiceClient::with_interceptor(channel.clone(), auth);
@@ -237,14 +216,18 @@ async fn secrets_never_appear_in_logs_responses_or_errors() {
         .into_inner();
     answers.push_str(&format!("{session:?}"));
     let endpoint = stripe.webhook_endpoints().pop().expect("endpoint");
+    // Registered under the public URL; delivered to the address the server bound.
+    let webhook_url = endpoint
+        .url
+        .strip_prefix(PUBLIC_URL)
+        .map(|path| format!("http://{}{path}", log.http_addr))
+        .unwrap_or_else(|| panic!("{} is under {PUBLIC_URL}", endpoint.url));
     let pm = stripe.create_payment_method("acct_hygiene", Some(&session.stripe_customer_id));
     for event in stripe.complete_checkout_session(&session.session_id, &pm) {
-        let (status, body) = stripe
-            .deliver(&endpoint.url, &endpoint.secret, &event)
-            .await;
+        let (status, body) = stripe.deliver(&webhook_url, &endpoint.secret, &event).await;
         assert_eq!(status, 200, "{body}");
         answers.push_str(&body);
-        let (status, body) = stripe.deliver(&endpoint.url, "whsec_wrong", &event).await;
+        let (status, body) = stripe.deliver(&webhook_url, "whsec_wrong", &event).await;
         assert_eq!(status, 400);
         answers.push_str(&body);
     }
@@ -294,7 +277,7 @@ async fn secrets_never_appear_in_logs_responses_or_errors() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
-    let logs = collector.join().expect("logs");
+    let logs = log.into_log();
     assert!(
         logs.lines().count() > 20,
         "debug logs were captured: {logs}"
