@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod iso;
 pub mod page;
+pub mod portal;
 pub mod subject;
 pub mod values;
 

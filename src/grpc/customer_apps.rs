@@ -6,7 +6,8 @@ use super::apps::{app_to_pb, optional_app_id};
 use super::convert::{self, timestamp};
 use super::pb::customer_app_service_server::CustomerAppService;
 use super::pb::{
-    self, customer_app_data, delete_customer_app_request, list_customer_apps_request,
+    self, create_stripe_customer_portal_session_request, customer_app_data,
+    delete_customer_app_request, list_customer_apps_request, sync_stripe_customer_request,
     upsert_customer_apps_request,
 };
 use super::{deadline, namespace};
@@ -14,6 +15,7 @@ use crate::domain::Error;
 use crate::domain::app::parse_stripe_id;
 use crate::domain::customer::CustomerLookup;
 use crate::domain::error::Violations;
+use crate::domain::portal::{PortalOptions, PortalSession};
 use crate::service::CustomerApps;
 use crate::service::customer_apps::{CustomerAppInput, EntryWithApp};
 
@@ -42,6 +44,19 @@ fn entry_to_pb((entry, app): EntryWithApp) -> pb::CustomerAppData {
         })),
         created_at: Some(timestamp(entry.created_at)),
         updated_at: Some(timestamp(entry.updated_at)),
+    }
+}
+
+fn portal_session_to_pb(s: PortalSession) -> pb::StripeCustomerPortalSession {
+    pb::StripeCustomerPortalSession {
+        id: s.id,
+        stripe_customer_id: s.stripe_customer_id,
+        configuration_id: s.configuration_id,
+        livemode: s.livemode,
+        created_at: Some(timestamp(s.created_at)),
+        return_url: s.return_url.unwrap_or_default(),
+        locale: s.locale.unwrap_or_default(),
+        url: s.url,
     }
 }
 
@@ -152,5 +167,48 @@ impl CustomerAppService for CustomerAppApi {
             .ok_or_else(|| Error::invalid("app_id", "is required"))?;
         let deleted = self.customer_apps.delete(&ns, &lookup, &app_id).await?;
         Ok(Response::new(entry_to_pb(deleted)))
+    }
+
+    async fn create_stripe_customer_portal_session(
+        &self,
+        request: Request<pb::CreateStripeCustomerPortalSessionRequest>,
+    ) -> Result<Response<pb::StripeCustomerPortalSession>, Status> {
+        use create_stripe_customer_portal_session_request::Customer;
+        let (ns, deadline) = (namespace(&request), deadline(&request));
+        let r = request.get_ref();
+        let lookup = match &r.customer {
+            Some(Customer::CustomerId(id)) => customer_lookup(Some(id), None),
+            Some(Customer::CustomerKey(key)) => customer_lookup(None, Some(key)),
+            None => customer_lookup(None, None),
+        }?;
+        let app_id =
+            optional_app_id("app_id", &r.app_id).map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let options = PortalOptions::parse(&r.configuration_id, &r.locale, &r.return_url)?;
+        let session = self
+            .customer_apps
+            .portal_session(&ns, &lookup, app_id.as_deref(), options, deadline)
+            .await?;
+        Ok(Response::new(portal_session_to_pb(session)))
+    }
+
+    async fn sync_stripe_customer(
+        &self,
+        request: Request<pb::SyncStripeCustomerRequest>,
+    ) -> Result<Response<pb::CustomerAppData>, Status> {
+        use sync_stripe_customer_request::Customer;
+        let (ns, deadline) = (namespace(&request), deadline(&request));
+        let r = request.get_ref();
+        let lookup = match &r.customer {
+            Some(Customer::CustomerId(id)) => customer_lookup(Some(id), None),
+            Some(Customer::CustomerKey(key)) => customer_lookup(None, Some(key)),
+            None => customer_lookup(None, None),
+        }?;
+        let app_id =
+            optional_app_id("app_id", &r.app_id).map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let synced = self
+            .customer_apps
+            .sync_stripe_customer(&ns, &lookup, app_id.as_deref(), deadline)
+            .await?;
+        Ok(Response::new(entry_to_pb(synced)))
     }
 }

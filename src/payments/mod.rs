@@ -56,6 +56,13 @@ pub enum PaymentsError {
     /// The call's deadline ran out while waiting for Stripe.
     #[error("the deadline ran out waiting for Stripe")]
     DeadlineExceeded,
+    /// A portal session was asked for without a configuration while the account has no default
+    /// customer portal configuration.
+    #[error("Stripe has no default customer portal configuration: {message}")]
+    PortalNotConfigured {
+        /// Stripe's message.
+        message: String,
+    },
     /// Stripe answered something unexpected.
     #[error("unexpected answer from Stripe: {0}")]
     Other(String),
@@ -77,6 +84,8 @@ pub struct StripeCustomer {
     pub id: String,
     /// Whether it was deleted at Stripe.
     pub deleted: bool,
+    /// `invoice_settings.default_payment_method` (pm_...), if set (never for a deleted one).
+    pub default_payment_method: Option<String>,
 }
 
 /// A Stripe customer to create: only what never changes for a (namespace, app, customer), so
@@ -144,6 +153,40 @@ pub struct CheckoutSessionInfo {
     pub currency: Option<String>,
     /// Customer email.
     pub customer_email: Option<String>,
+}
+
+/// A Billing customer portal session to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewPortalSession {
+    /// The Stripe customer (cus_...).
+    pub customer: String,
+    /// The configuration (bpc_...); `None` for the account's default.
+    pub configuration: Option<String>,
+    /// Locale.
+    pub locale: Option<String>,
+    /// Return URL.
+    pub return_url: Option<String>,
+}
+
+/// A Billing customer portal session as Stripe returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSessionInfo {
+    /// bps_...
+    pub id: String,
+    /// The Stripe customer.
+    pub customer: String,
+    /// The configuration used (bpc_...).
+    pub configuration: String,
+    /// Live mode.
+    pub livemode: bool,
+    /// Creation, Unix seconds.
+    pub created: i64,
+    /// Locale.
+    pub locale: Option<String>,
+    /// Return URL.
+    pub return_url: Option<String>,
+    /// The portal URL.
+    pub url: String,
 }
 
 /// The Stripe operations patron uses. Every call gets the deadline of the gRPC call it serves;
@@ -216,4 +259,11 @@ pub trait Payments: Send + Sync + Debug + 'static {
         id: &str,
         deadline: Instant,
     ) -> Result<CheckoutSessionInfo, PaymentsError>;
+    /// POST /v1/billing_portal/sessions.
+    async fn create_portal_session(
+        &self,
+        key: &StripeApiKey,
+        session: &NewPortalSession,
+        deadline: Instant,
+    ) -> Result<PortalSessionInfo, PaymentsError>;
 }

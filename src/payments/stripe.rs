@@ -22,7 +22,9 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionSetupIntentData, CreateCheckoutSessionTaxIdCollection,
     CustomTextPositionParam, ExpireCheckoutSession,
 };
-use stripe_client_core::{IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_client_core::{
+    IdempotencyKey, RequestBuilder, RequestStrategy, StripeMethod, StripeRequest,
+};
 use stripe_connect::account::RetrieveForMyAccountAccount;
 use stripe_core::customer::{
     CreateCustomer, OptionalFieldsCustomerAddress, RetrieveCustomer, RetrieveCustomerReturned,
@@ -33,8 +35,9 @@ use stripe_payment::payment_method::RetrievePaymentMethod;
 use tokio::time::Instant;
 
 use super::{
-    CheckoutSessionInfo, NewCheckoutSession, NewStripeCustomer, PaymentMethod, Payments,
-    PaymentsError, StripeCustomer, StripeCustomerDetails, WEBHOOK_EVENTS, WebhookEndpoint,
+    CheckoutSessionInfo, NewCheckoutSession, NewPortalSession, NewStripeCustomer, PaymentMethod,
+    Payments, PaymentsError, PortalSessionInfo, StripeCustomer, StripeCustomerDetails,
+    WEBHOOK_EVENTS, WebhookEndpoint,
 };
 use crate::domain::app::{StripeApiKey, WebhookSecret};
 use crate::domain::checkout::{SessionStatus, UiMode};
@@ -45,6 +48,59 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// First backoff; doubles per retry up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The form of `POST /v1/billing_portal/sessions` (async-stripe's billing crate is not a
+/// dependency: the request goes through the client core with this typed form).
+#[derive(Debug, Clone, serde::Serialize)]
+struct PortalSessionForm<'a> {
+    customer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    configuration: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locale: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    return_url: Option<&'a str>,
+}
+
+/// Stripe's message when a portal session names no configuration and the account has no
+/// default one. Stripe gives this error no `code`, so its message is all there is to tell it
+/// from other invalid requests.
+const NO_PORTAL_CONFIGURATION: &str = "No configuration provided";
+
+fn portal_session_info(v: &miniserde::json::Value) -> Result<PortalSessionInfo, PaymentsError> {
+    use miniserde::json::{Number, Value};
+    let Value::Object(o) = v else {
+        return Err(PaymentsError::Other(
+            "billing_portal.session: not an object".into(),
+        ));
+    };
+    let text = |name: &str| match o.get(name) {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let required = |name: &str| {
+        text(name).ok_or_else(|| PaymentsError::Other(format!("billing_portal.session: no {name}")))
+    };
+    let created = match o.get("created") {
+        Some(Value::Number(Number::U64(n))) => i64::try_from(*n).unwrap_or(i64::MAX),
+        Some(Value::Number(Number::I64(n))) => *n,
+        _ => {
+            return Err(PaymentsError::Other(
+                "billing_portal.session: no created".into(),
+            ));
+        }
+    };
+    Ok(PortalSessionInfo {
+        id: required("id")?,
+        customer: required("customer")?,
+        configuration: required("configuration")?,
+        livemode: matches!(o.get("livemode"), Some(Value::Bool(true))),
+        created,
+        locale: text("locale"),
+        return_url: text("return_url"),
+        url: required("url")?,
+    })
+}
 
 /// Talks to Stripe (or a Stripe double) at a base URL.
 #[derive(Debug, Clone)]
@@ -430,10 +486,15 @@ impl Payments for StripeGateway {
             RetrieveCustomerReturned::Customer(c) => StripeCustomer {
                 id: c.id.as_str().to_owned(),
                 deleted: false,
+                default_payment_method: c
+                    .invoice_settings
+                    .and_then(|s| s.default_payment_method)
+                    .map(|pm| pm.id().as_str().to_owned()),
             },
             RetrieveCustomerReturned::DeletedCustomer(c) => StripeCustomer {
                 id: c.id.as_str().to_owned(),
                 deleted: true,
+                default_payment_method: None,
             },
         })
     }
@@ -460,6 +521,7 @@ impl Payments for StripeGateway {
         Ok(StripeCustomer {
             id: created.id.as_str().to_owned(),
             deleted: false,
+            default_payment_method: None,
         })
     }
 
@@ -509,6 +571,10 @@ impl Payments for StripeGateway {
         Ok(StripeCustomer {
             id: updated.id.as_str().to_owned(),
             deleted: false,
+            default_payment_method: updated
+                .invoice_settings
+                .and_then(|s| s.default_payment_method)
+                .map(|pm| pm.id().as_str().to_owned()),
         })
     }
 
@@ -586,5 +652,45 @@ impl Payments for StripeGateway {
         )
         .await?;
         Ok(session_info(expired))
+    }
+
+    async fn create_portal_session(
+        &self,
+        key: &StripeApiKey,
+        session: &NewPortalSession,
+        deadline: Instant,
+    ) -> Result<PortalSessionInfo, PaymentsError> {
+        let client = self.client(key)?;
+        let form = PortalSessionForm {
+            customer: &session.customer,
+            configuration: session.configuration.as_deref(),
+            locale: session.locale.as_deref(),
+            return_url: session.return_url.as_deref(),
+        };
+        // No Idempotency-Key: a portal session has no side effect, a retry that creates a
+        // second one is harmless (the first one's URL is simply never used).
+        let created = with_retries(
+            &self.metrics,
+            "POST /v1/billing_portal/sessions",
+            deadline,
+            |budget| {
+                RequestBuilder::new(StripeMethod::Post, "/billing_portal/sessions")
+                    .form(&form)
+                    .customize::<miniserde::json::Value>()
+                    .request_strategy(RequestStrategy::Once)
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
+        .await;
+        match created {
+            Ok(value) => portal_session_info(&value),
+            Err(PaymentsError::InvalidRequest { message, .. })
+                if message.contains(NO_PORTAL_CONFIGURATION) =>
+            {
+                Err(PaymentsError::PortalNotConfigured { message })
+            }
+            Err(e) => Err(e),
+        }
     }
 }

@@ -25,7 +25,7 @@ pub struct CustomerAppInput {
 /// CustomerAppService use cases.
 #[derive(Clone, Debug)]
 pub struct CustomerApps {
-    deps: Deps,
+    pub(super) deps: Deps,
 }
 
 /// A customer's entry with its app.

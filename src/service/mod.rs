@@ -9,6 +9,7 @@ pub mod customer_apps;
 pub mod customers;
 pub mod events;
 mod idempotency;
+pub mod portal;
 mod steps;
 mod stripe_errors;
 pub mod subjects;

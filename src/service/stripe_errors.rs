@@ -95,6 +95,13 @@ pub fn plain(err: PaymentsError, not_found: impl FnOnce(String) -> Error) -> Err
         PaymentsError::PermissionDenied { message } => permission_denied(None, message),
         PaymentsError::Unavailable(cause) => Error::StripeUnavailable(cause),
         PaymentsError::DeadlineExceeded => Error::DeadlineExceeded,
+        PaymentsError::PortalNotConfigured { message } => Error::FailedPrecondition {
+            reason: "STRIPE_PORTAL_NOT_CONFIGURED",
+            message: format!(
+                "Stripe has no default customer portal configuration ({message}); save one in the Stripe Dashboard (Settings > Billing > Customer portal) or name configuration_id"
+            ),
+            metadata: Vec::new(),
+        },
         PaymentsError::Other(cause) => Error::Internal(format!("Stripe: {cause}")),
     }
 }
