@@ -690,6 +690,62 @@ pub(crate) const WEBHOOK_ENDPOINT_UPDATE: P = obj(&[
 #[rustfmt::skip]
 pub(crate) const WEBHOOK_ENDPOINT_DELETE: P = obj(&[]);
 
+/// `POST /v1/billing_portal/sessions`
+#[rustfmt::skip]
+pub(crate) const BILLING_PORTAL_SESSION_CREATE: P = obj(&[
+    f("configuration", STR),
+    f("customer", STR),
+    f("customer_account", STR),
+    f("expand", arr(&STR)),
+    f("flow_data", obj(&[
+        f("after_completion", obj(&[
+            f("hosted_confirmation", obj(&[
+                f("custom_message", STR),
+            ])),
+            f("redirect", obj(&[
+                req("return_url", STR),
+            ])),
+            req("type", en(&["hosted_confirmation", "portal_homepage", "redirect"])),
+        ])),
+        f("subscription_cancel", obj(&[
+            f("retention", obj(&[
+                req("coupon_offer", obj(&[
+                    req("coupon", STR),
+                ])),
+                req("type", en(&["coupon_offer"])),
+            ])),
+            req("subscription", STR),
+        ])),
+        f("subscription_update", obj(&[
+            req("subscription", STR),
+        ])),
+        f("subscription_update_confirm", obj(&[
+            f("discounts", arr(&obj(&[
+                f("coupon", STR),
+                f("promotion_code", STR),
+            ]))),
+            req("items", arr(&obj(&[
+                req("id", STR),
+                f("price", STR),
+                f("quantity", INT),
+            ]))),
+            req("subscription", STR),
+        ])),
+        req("type", en(&[
+            "payment_method_update", "subscription_cancel", "subscription_update",
+            "subscription_update_confirm",
+        ])),
+    ])),
+    f("locale", en(&[
+        "auto", "bg", "cs", "da", "de", "el", "en", "en-AU", "en-CA", "en-GB", "en-IE", "en-IN",
+        "en-NZ", "en-SG", "es", "es-419", "et", "fi", "fil", "fr", "fr-CA", "hr", "hu", "id", "it",
+        "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt", "pt-BR", "ro", "ru", "sk", "sl",
+        "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+    ])),
+    f("on_behalf_of", STR),
+    f("return_url", STR),
+]);
+
 #[rustfmt::skip]
 const TAX_ID_TYPES: &[&str] = &[
     "ad_nrt", "ae_trn", "al_tin", "am_tin", "ao_tin", "ar_cuit", "au_abn", "au_arn", "aw_tin",

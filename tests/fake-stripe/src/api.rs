@@ -34,6 +34,7 @@ pub(crate) enum Route {
     WebhookRetrieve(String),
     WebhookUpdate(String),
     WebhookDelete(String),
+    PortalSessionCreate,
 }
 
 impl Route {
@@ -65,6 +66,7 @@ impl Route {
             ("GET", ["webhook_endpoints", w]) => Route::WebhookRetrieve(id(w)),
             ("POST", ["webhook_endpoints", w]) => Route::WebhookUpdate(id(w)),
             ("DELETE", ["webhook_endpoints", w]) => Route::WebhookDelete(id(w)),
+            ("POST", ["billing_portal", "sessions"]) => Route::PortalSessionCreate,
             _ => return None,
         })
     }
@@ -90,6 +92,7 @@ impl Route {
             Route::WebhookRetrieve(_) => &al::WEBHOOK_ENDPOINT_RETRIEVE,
             Route::WebhookUpdate(_) => &al::WEBHOOK_ENDPOINT_UPDATE,
             Route::WebhookDelete(_) => &al::WEBHOOK_ENDPOINT_DELETE,
+            Route::PortalSessionCreate => &al::BILLING_PORTAL_SESSION_CREATE,
         }
     }
 }
@@ -252,6 +255,7 @@ pub(crate) fn execute(
             }
             objects::deleted(id, "webhook_endpoint")
         }
+        Route::PortalSessionCreate => portal_session_create(state, ctx, p)?,
     };
     let paths = expand_paths(p);
     if !paths.is_empty() {
@@ -874,6 +878,95 @@ fn checkout_expire(state: &mut State, ctx: &Ctx, id: &str) -> Result<Value, ApiE
 /// Webhook endpoints one account may have per mode, as at Stripe.
 const MAX_WEBHOOK_ENDPOINTS: usize = 16;
 
+/// `POST /v1/billing_portal/sessions`: the customer must exist (and not be deleted), the
+/// configuration must exist, or without one the account must have a default configuration
+/// (Stripe's error otherwise, which a fresh account gets until its portal settings are saved).
+fn portal_session_create(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
+    let scope = state.scope_mut(&ctx.account, ctx.livemode);
+    if str_param(p, "customer_account").is_some() {
+        return Err(ApiError::param(
+            None,
+            "customer_account",
+            "The fake does not model Accounts v2: pass customer instead.",
+        ));
+    }
+    let Some(customer) = str_param(p, "customer") else {
+        return Err(ApiError::missing_param("customer"));
+    };
+    if scope.customer(customer).is_none() {
+        return Err(ApiError::no_such(400, "customer", customer, "customer"));
+    }
+    let configuration = match str_param(p, "configuration") {
+        Some(id) => find(&scope.portal_configurations, id)
+            .cloned()
+            .ok_or_else(|| ApiError::no_such(400, "configuration", id, "configuration"))?,
+        None => scope
+            .portal_configurations
+            .iter()
+            .find(|c| c.get("is_default").and_then(Value::as_bool) == Some(true))
+            .cloned()
+            .ok_or_else(|| {
+                let mode = if ctx.livemode { "live" } else { "test" };
+                let dashboard = if ctx.livemode {
+                    "https://dashboard.stripe.com/settings/billing/portal"
+                } else {
+                    "https://dashboard.stripe.com/test/settings/billing/portal"
+                };
+                ApiError::invalid(format!(
+                    "No configuration provided and your {mode} mode default configuration has \
+                     not been created. Provide a configuration or create your default by saving \
+                     your customer portal settings in {mode} mode at {dashboard}."
+                ))
+            })?,
+    };
+    if let Some(url) = str_param(p, "return_url")
+        && !is_valid_url(url)
+    {
+        return Err(ApiError::param(
+            Some("url_invalid"),
+            "return_url",
+            "Not a valid URL",
+        ));
+    }
+    if let Some(on_behalf_of) = str_param(p, "on_behalf_of")
+        && !on_behalf_of.starts_with("acct_")
+    {
+        return Err(ApiError::no_such(
+            400,
+            "account",
+            on_behalf_of,
+            "on_behalf_of",
+        ));
+    }
+    let return_url = match str_param(p, "return_url") {
+        Some(url) => json!(url),
+        None => configuration
+            .get("default_return_url")
+            .cloned()
+            .unwrap_or(Value::Null),
+    };
+    let secret = objects::random_alnum(24);
+    let session = json!({
+        "id": new_id("bps_", 24),
+        "object": "billing_portal.session",
+        "configuration": configuration.get("id").cloned().unwrap_or(Value::Null),
+        "created": now(),
+        "customer": customer,
+        "customer_account": null,
+        "flow": null,
+        "livemode": ctx.livemode,
+        "locale": str_or_null(p, "locale"),
+        "on_behalf_of": str_or_null(p, "on_behalf_of"),
+        "return_url": return_url,
+        "url": format!(
+            "https://billing.stripe.com/p/session/{}{secret}",
+            if ctx.livemode { "live_" } else { "test_" }
+        ),
+    });
+    scope.portal_sessions.push(session.clone());
+    Ok(session)
+}
+
 fn check_webhook_url(url: &str, livemode: bool) -> Result<(), ApiError> {
     if !is_valid_url(url) {
         return Err(ApiError::param(
@@ -974,6 +1067,7 @@ fn expandable(object_type: &str) -> &'static [&'static str] {
             "application",
         ],
         "payment_method" => &["customer"],
+        "billing_portal.session" => &["configuration"],
         "customer" => &[
             "default_source",
             "invoice_settings.default_payment_method",

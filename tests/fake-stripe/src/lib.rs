@@ -327,6 +327,66 @@ impl FakeStripe {
             .push(customer_id.to_string());
     }
 
+    /// Creates a Billing customer portal configuration directly (as saved in the Dashboard) and
+    /// returns its id (`bpc_...`); `is_default` makes it the account's default (the one a
+    /// session without `configuration` uses), replacing any previous default. An account has
+    /// none until one is created. `account` is a registered key or an account id (test mode).
+    ///
+    /// # Panics
+    /// If the account is unknown.
+    pub fn create_portal_configuration(
+        &self,
+        account: &str,
+        is_default: bool,
+        default_return_url: Option<&str>,
+    ) -> String {
+        let (account, livemode) = self.resolve(account);
+        let id = objects::new_id("bpc_", 24);
+        let mut state = self.shared.lock();
+        let scope = state.scope_mut(&account, livemode);
+        if is_default {
+            for c in &mut scope.portal_configurations {
+                c["is_default"] = Value::Bool(false);
+            }
+        }
+        let now = objects::now();
+        scope.portal_configurations.push(serde_json::json!({
+            "id": id,
+            "object": "billing_portal.configuration",
+            "active": true,
+            "application": null,
+            "business_profile": {"headline": null, "privacy_policy_url": null, "terms_of_service_url": null},
+            "created": now,
+            "default_return_url": default_return_url,
+            "features": {},
+            "is_default": is_default,
+            "livemode": livemode,
+            "login_page": {"enabled": false, "url": null},
+            "metadata": {},
+            "name": null,
+            "updated": now,
+        }));
+        id
+    }
+
+    /// Sets (or with `None` clears) a customer's `invoice_settings.default_payment_method`
+    /// directly, as if done in the Dashboard, without an event.
+    ///
+    /// # Panics
+    /// If there is no such customer.
+    pub fn set_customer_default_payment_method(&self, customer_id: &str, pm: Option<&str>) {
+        let mut state = self.shared.lock();
+        let Some((account, livemode)) = state.locate(customer_id) else {
+            panic!("fake-stripe: no customer {customer_id}");
+        };
+        let scope = state.scope_mut(&account, livemode);
+        let Some(customer) = find_mut(&mut scope.customers, customer_id) else {
+            panic!("fake-stripe: no customer {customer_id}");
+        };
+        customer["invoice_settings"]["default_payment_method"] =
+            pm.map_or(Value::Null, Value::from);
+    }
+
     /// Detaches a payment method from its customer directly.
     ///
     /// # Panics

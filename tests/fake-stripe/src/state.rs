@@ -114,6 +114,10 @@ pub(crate) struct Scope {
     pub setup_intents: Vec<Value>,
     pub webhook_endpoints: Vec<Value>,
     pub events: Vec<Value>,
+    /// Billing customer portal configurations (`bpc_...`), at most one `is_default`.
+    pub portal_configurations: Vec<Value>,
+    /// Billing customer portal sessions (`bps_...`).
+    pub portal_sessions: Vec<Value>,
 }
 
 /// Finds an object by id in a list.
@@ -154,6 +158,10 @@ impl Scope {
             &self.webhook_endpoints
         } else if id.starts_with("evt_") {
             &self.events
+        } else if id.starts_with("bpc_") {
+            &self.portal_configurations
+        } else if id.starts_with("bps_") {
+            &self.portal_sessions
         } else {
             return None;
         };
