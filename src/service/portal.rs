@@ -67,6 +67,7 @@ impl CustomerApps {
         let customer = steps::live_customer(&self.deps.store, ns, lookup).await?;
         let (app, key) = steps::usable_app(&self.deps, ns, app_id).await?;
         let entry = self.stripe_entry(ns, &customer, &app).await?;
+        let configuration = options.configuration_id.clone();
         let request = NewPortalSession {
             customer: entry.stripe_customer_id.clone(),
             configuration: options.configuration_id,
@@ -89,10 +90,24 @@ impl CustomerApps {
                 locale: s.locale,
                 url: s.url,
             }),
-            Err(e) => Err(failure(&self.deps, ns, &app, &key, e, |m| {
-                stripe_customer_gone(&entry, m)
-            })
-            .await),
+            // Stripe names the missing object in its message ("No such configuration:
+            // 'bpc_...'"); the id is ours, so looking for it tells which one is missing.
+            Err(e) => Err(
+                failure(&self.deps, ns, &app, &key, e, |m| match configuration {
+                    Some(id) if m.contains(id.as_str()) => Error::FailedPrecondition {
+                        reason: "STRIPE_PORTAL_CONFIGURATION_NOT_FOUND",
+                        message: format!(
+                            "configuration_id: Stripe has no customer portal configuration {id}"
+                        ),
+                        metadata: vec![
+                            ("field", "configuration_id".into()),
+                            ("configuration_id", id),
+                        ],
+                    },
+                    _ => stripe_customer_gone(&entry, m),
+                })
+                .await,
+            ),
         }
     }
 
