@@ -1321,6 +1321,11 @@ mod tests {
             Route::parse("POST", "/v1/checkout/sessions/cs_1/expire"),
             Some(Route::CheckoutExpire("cs_1".into()))
         );
+        assert_eq!(
+            Route::parse("POST", "/v1/billing_portal/sessions"),
+            Some(Route::PortalSessionCreate)
+        );
+        assert_eq!(Route::parse("GET", "/v1/billing_portal/sessions"), None);
         assert_eq!(Route::parse("PUT", "/v1/customers"), None);
         assert_eq!(Route::parse("GET", "/v1/customers/"), None);
         assert_eq!(Route::parse("GET", "/v2/customers"), None);

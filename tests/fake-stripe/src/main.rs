@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! fake-stripe --addr 127.0.0.1:12111 --key sk_test_xxx=acct_xxx [--key ...] [--require-version V]
+//!             [--portal-configuration]
 //! ```
 //!
 //! Prints the base URL on stdout and serves until Ctrl-C (or SIGTERM); each request is logged on stderr.
@@ -14,16 +15,21 @@ use fake_stripe::FakeStripe;
 
 const USAGE: &str =
     "usage: fake-stripe [--addr HOST:PORT] [--key KEY=ACCOUNT]... [--require-version VERSION]
+                   [--portal-configuration]
 
   --addr             address to listen on (default 127.0.0.1:12111; port 0 picks a free one)
   --key              an API key (sk_test_/sk_live_/rk_test_/rk_live_) and its account id (acct_...),
                      repeatable; several keys may share an account
-  --require-version  answer 400 to requests whose Stripe-Version differs";
+  --require-version  answer 400 to requests whose Stripe-Version differs
+  --portal-configuration
+                     give every --key account a default customer portal configuration
+                     (without it, portal sessions need `configuration`, as on a fresh account)";
 
 struct Args {
     addr: SocketAddr,
     keys: Vec<(String, String)>,
     required_version: Option<String>,
+    portal_configuration: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -31,6 +37,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         addr: SocketAddr::from(([127, 0, 0, 1], 12111)),
         keys: Vec::new(),
         required_version: None,
+        portal_configuration: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -67,6 +74,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 parsed.keys.push((key.to_string(), account.to_string()));
             }
             "--require-version" => parsed.required_version = Some(value()?),
+            "--portal-configuration" => parsed.portal_configuration = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -95,6 +103,9 @@ async fn main() -> ExitCode {
     };
     for (key, account) in &args.keys {
         fake.add_account(key, account);
+        if args.portal_configuration {
+            fake.create_portal_configuration(key, true, None);
+        }
     }
     fake.set_required_version(args.required_version);
     println!("{}", fake.base_url());
@@ -172,5 +183,11 @@ mod tests {
         assert!(args(&["--key", "pk_test_a=acct_1"]).is_err());
         assert!(args(&["--key", "sk_test_a"]).is_err());
         assert!(args(&["--bogus"]).is_err());
+        assert!(!args(&[]).unwrap().portal_configuration);
+        assert!(
+            args(&["--portal-configuration"])
+                .unwrap()
+                .portal_configuration
+        );
     }
 }
