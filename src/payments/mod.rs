@@ -15,11 +15,14 @@ use crate::domain::checkout::{CheckoutOptions, SessionStatus};
 pub use self::stripe::StripeGateway;
 
 /// The events patron's webhook endpoint subscribes to.
-pub const WEBHOOK_EVENTS: [&str; 4] = [
+pub const WEBHOOK_EVENTS: [&str; 7] = [
     "setup_intent.succeeded",
     "setup_intent.setup_failed",
     "checkout.session.completed",
     "checkout.session.expired",
+    "customer.updated",
+    "customer.deleted",
+    "payment_method.detached",
 ];
 
 /// How a Stripe call failed, as the service layer needs to tell them apart.

@@ -17,6 +17,7 @@ mod security;
 mod server;
 mod stripe_apps;
 mod stripe_checkout;
+mod stripe_sync;
 mod subjects_events;
 mod tenancy;
 mod webhooks_hostile;
