@@ -230,6 +230,25 @@ pub(super) async fn ensure_stripe_customer(
     missing: impl Fn(&'static str) -> Error,
     deadline: Instant,
 ) -> Result<String> {
+    ensure_stripe_customer_replacing(deps, ns, app, key, customer, given, missing, None, deadline)
+        .await
+}
+
+/// [`ensure_stripe_customer`], where a new Stripe customer replaces `replaces` (deleted at
+/// Stripe): its Idempotency-Key also derives from the replaced one, so Stripe creates a fresh
+/// customer instead of replaying the deleted one.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn ensure_stripe_customer_replacing(
+    deps: &Deps,
+    ns: &Namespace,
+    app: &App,
+    key: &StripeApiKey,
+    customer: &Customer,
+    given: Option<&str>,
+    missing: impl Fn(&'static str) -> Error,
+    replaces: Option<&str>,
+    deadline: Instant,
+) -> Result<String> {
     if let Some(given) = given {
         return match deps.payments.retrieve_customer(key, given, deadline).await {
             Ok(c) if !c.deleted => Ok(c.id),
@@ -268,7 +287,13 @@ pub(super) async fn ensure_stripe_customer(
             ("patron_app_id".to_owned(), app.id.clone()),
         ]),
     };
-    let idempotency_key = derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]);
+    let idempotency_key = match replaces {
+        None => derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]),
+        Some(old) => derived_key(
+            "patron-customer",
+            &[ns.as_str(), &app.id, &customer.id, "replaces", old],
+        ),
+    };
     let payments = &deps.payments;
     let created = match payments
         .create_customer(key, &new, &idempotency_key, deadline)

@@ -288,6 +288,20 @@ impl Webhooks {
                     _ => WebhookOutcome::Accepted("customer without a default payment method"),
                 }
             }
+            "customer.deleted" => match stripe_id(object, &["id"]) {
+                Some(stripe_customer) => {
+                    let changed = tx
+                        .mark_stripe_customer_deleted(ns, app_id, stripe_customer, now)
+                        .await?;
+                    tracing::info!(event_id, changed, "Stripe customer deleted at Stripe");
+                    WebhookOutcome::Accepted(if changed {
+                        "Stripe customer marked deleted"
+                    } else {
+                        "not a live Stripe customer of this app"
+                    })
+                }
+                None => WebhookOutcome::Accepted("customer without id"),
+            },
             "payment_method.detached" => match stripe_id(object, &["id"]) {
                 Some(pm) => {
                     let changed = tx

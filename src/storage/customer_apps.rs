@@ -21,6 +21,7 @@ fn to_domain(row: ca::Model) -> CustomerApp {
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
         deleted_at: row.deleted_at.map(Timestamp),
+        stripe_customer_deleted_at: row.stripe_customer_deleted_at.map(Timestamp),
     }
 }
 
@@ -36,6 +37,7 @@ fn to_row(ns: &Namespace, e: &CustomerApp) -> ca::ActiveModel {
         created_at: Set(e.created_at.micros()),
         updated_at: Set(e.updated_at.micros()),
         deleted_at: Set(e.deleted_at.map(Timestamp::micros)),
+        stripe_customer_deleted_at: Set(e.stripe_customer_deleted_at.map(Timestamp::micros)),
     }
 }
 
@@ -134,6 +136,10 @@ impl Tx {
             .col_expr(
                 ca::Column::DefaultPaymentMethodEventCreated,
                 Expr::val(entry.default_payment_method_event_created),
+            )
+            .col_expr(
+                ca::Column::StripeCustomerDeletedAt,
+                Expr::val(entry.stripe_customer_deleted_at.map(Timestamp::micros)),
             )
             .col_expr(ca::Column::UpdatedAt, Expr::val(entry.updated_at.micros()))
             .filter(ca::Column::Namespace.eq(ns.as_str()))
@@ -274,6 +280,34 @@ impl Tx {
             Condition::all().add(ca::Column::StripeDefaultPaymentMethodId.eq(payment_method_id));
         self.newer_default(ns, app_id, which, None, event_created, at)
             .await
+    }
+
+    /// Marks the Stripe customer of the app's live entry mapped to it as deleted at Stripe (and
+    /// clears its default payment method, which Stripe detached). Returns whether an entry
+    /// changed.
+    pub async fn mark_stripe_customer_deleted(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        stripe_customer_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = ca::Entity::update_many()
+            .col_expr(ca::Column::StripeCustomerDeletedAt, Expr::val(at.micros()))
+            .col_expr(
+                ca::Column::StripeDefaultPaymentMethodId,
+                Expr::val(None::<String>),
+            )
+            .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
+            .filter(ca::Column::AppId.eq(app_id))
+            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(ca::Column::DeletedAt.is_null())
+            .filter(ca::Column::StripeCustomerDeletedAt.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected > 0)
     }
 
     /// One conditional UPDATE of the default payment method of the app's live entries matching

@@ -247,7 +247,101 @@ async fn another_apps_deliveries_change_nothing(app: TestApp) {
     }
 }
 
+async fn stripe_data_of(app: &TestApp, customer_id: &str) -> pb::StripeCustomerAppData {
+    let entries = app
+        .customer_apps
+        .clone()
+        .list_customer_apps(pb::ListCustomerAppsRequest {
+            customer: Some(pb::list_customer_apps_request::Customer::CustomerId(
+                customer_id.into(),
+            )),
+        })
+        .await
+        .expect("list customer apps")
+        .into_inner()
+        .data;
+    match entries.first().and_then(|e| e.data.clone()) {
+        Some(pb::customer_app_data::Data::Stripe(s)) => s,
+        None => panic!("no Stripe data for {customer_id}"),
+    }
+}
+
+async fn a_customer_deleted_at_stripe_gets_a_fresh_one_at_the_next_checkout(app: TestApp) {
+    install(&app).await;
+    let (session, _) = completed_checkout(&app, "gone").await;
+    let (other, other_pm) = completed_checkout(&app, "stays").await;
+    let old = session.stripe_customer_id.clone();
+    let object = app.stripe.customer(&old).expect("customer");
+    let created = object["created"].as_i64().expect("created") + 1_000;
+    app.stripe.delete_customer(&old);
+    let deleted = event(
+        "evt_deleted",
+        "customer.deleted",
+        created,
+        object,
+        Value::Null,
+    );
+    let body = deliver(&app, &deleted).await;
+    assert!(body.contains("marked deleted"), "{body}");
+    let data = stripe_data_of(&app, &session.customer_id).await;
+    assert!(data.stripe_customer_deleted);
+    assert_eq!(data.stripe_customer_id, old);
+    assert_eq!(data.stripe_default_payment_method_id, "");
+    let untouched = stripe_data_of(&app, &other.customer_id).await;
+    assert!(!untouched.stripe_customer_deleted);
+    assert_eq!(untouched.stripe_default_payment_method_id, other_pm);
+
+    // The next checkout creates a fresh Stripe customer instead of failing.
+    let creates_before = app
+        .stripe
+        .requests_to("POST", "/v1/customers")
+        .into_iter()
+        .filter(|r| r.path == "/v1/customers")
+        .count();
+    let next = app
+        .checkout
+        .clone()
+        .create_stripe_checkout_session(checkout_request("gone"))
+        .await
+        .expect("checkout after the Stripe customer was deleted")
+        .into_inner();
+    assert_eq!(next.customer_id, session.customer_id);
+    assert_ne!(next.stripe_customer_id, old);
+    let creates: Vec<_> = app
+        .stripe
+        .requests_to("POST", "/v1/customers")
+        .into_iter()
+        .filter(|r| r.path == "/v1/customers")
+        .collect();
+    assert_eq!(creates.len(), creates_before + 1);
+    let fresh = app
+        .stripe
+        .customer(&next.stripe_customer_id)
+        .expect("fresh");
+    assert_eq!(fresh["metadata"]["patron_customer_id"], session.customer_id);
+    let data = stripe_data_of(&app, &session.customer_id).await;
+    assert!(!data.stripe_customer_deleted);
+    assert_eq!(data.stripe_customer_id, next.stripe_customer_id);
+
+    // A checkout again reuses the fresh customer; a late replay about the old one changes
+    // nothing.
+    let again = app
+        .checkout
+        .clone()
+        .create_stripe_checkout_session(checkout_request("gone"))
+        .await
+        .expect("third checkout")
+        .into_inner();
+    assert_eq!(again.stripe_customer_id, next.stripe_customer_id);
+    let late = deleted.clone().with_id("evt_deleted_again");
+    deliver(&app, &late).await;
+    let data = stripe_data_of(&app, &session.customer_id).await;
+    assert!(!data.stripe_customer_deleted);
+    assert_eq!(data.stripe_customer_id, next.stripe_customer_id);
+}
+
 on_both_databases!(
     the_default_card_changed_at_stripe_is_reflected,
     another_apps_deliveries_change_nothing,
+    a_customer_deleted_at_stripe_gets_a_fresh_one_at_the_next_checkout,
 );
