@@ -167,6 +167,13 @@ pub trait Payments: Send + Sync + Debug + 'static {
         idempotency_key: &str,
         deadline: Instant,
     ) -> Result<WebhookEndpoint, PaymentsError>;
+    /// POST /v1/webhook_endpoints/{id}: subscribes the endpoint to [`WEBHOOK_EVENTS`].
+    async fn update_webhook_endpoint_events(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<(), PaymentsError>;
     /// DELETE /v1/webhook_endpoints/{id}.
     async fn delete_webhook_endpoint(
         &self,

@@ -340,8 +340,75 @@ async fn a_customer_deleted_at_stripe_gets_a_fresh_one_at_the_next_checkout(app:
     assert_eq!(data.stripe_customer_id, next.stripe_customer_id);
 }
 
+async fn endpoints_registered_before_gain_the_new_event_types(app: TestApp) {
+    let installed = install(&app).await;
+    let endpoint = app.stripe.webhook_endpoints().pop().expect("endpoint");
+    // As registered before patron subscribed to changes made in Stripe.
+    let old = [
+        "setup_intent.succeeded",
+        "setup_intent.setup_failed",
+        "checkout.session.completed",
+        "checkout.session.expired",
+    ];
+    app.stripe.set_webhook_endpoint_events(&endpoint.id, &old);
+    app.execute(&format!(
+        "UPDATE apps SET webhook_events = NULL WHERE id = '{}'",
+        installed.id
+    ))
+    .await;
+    let updates = || {
+        app.stripe
+            .requests_to("POST", &format!("/v1/webhook_endpoints/{}", endpoint.id))
+    };
+    assert!(updates().is_empty(), "a new app's endpoint is current");
+
+    // The next use of the app updates the endpoint at Stripe, without a manual step.
+    completed_checkout(&app, "refresh").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app
+        .stripe
+        .webhook_endpoint(&endpoint.id)
+        .expect("endpoint")
+        .receives("payment_method.detached")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the endpoint was not updated"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let current = app.stripe.webhook_endpoint(&endpoint.id).expect("endpoint");
+    for t in old.iter().chain(&[
+        "customer.updated",
+        "customer.deleted",
+        "payment_method.detached",
+    ]) {
+        assert!(current.receives(t), "{t}");
+    }
+    let sent = updates();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].param("url"), None);
+
+    // Recorded: later uses do not update it again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app
+        .query(&format!(
+            "SELECT webhook_events FROM apps WHERE id = '{}'",
+            installed.id
+        ))
+        .await[0][0]
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "not recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    completed_checkout(&app, "again").await;
+    assert_eq!(updates().len(), 1);
+}
+
 on_both_databases!(
     the_default_card_changed_at_stripe_is_reflected,
     another_apps_deliveries_change_nothing,
     a_customer_deleted_at_stripe_gets_a_fresh_one_at_the_next_checkout,
+    endpoints_registered_before_gain_the_new_event_types,
 );
