@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, customer_with_subjects};
 use crate::on_both_databases;
-use crate::stripe_apps::{ACCOUNT, install};
+use crate::stripe_apps::{ACCOUNT, KEY, install};
 
 fn checkout_request(key: &str) -> pb::CreateStripeCheckoutSessionRequest {
     pb::CreateStripeCheckoutSessionRequest {
@@ -406,9 +406,68 @@ async fn endpoints_registered_before_gain_the_new_event_types(app: TestApp) {
     assert_eq!(updates().len(), 1);
 }
 
+/// Calls the Stripe double's API as the dashboard or portal would; returns the status.
+async fn stripe_api(app: &TestApp, method: &str, path: &str, form: &str) -> u16 {
+    let url = format!("http://{}{path}", app.stripe.addr());
+    let auth = format!("Bearer {KEY}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    fake_stripe::http::send(method, &url, &headers, form)
+        .await
+        .expect("Stripe API")
+        .status
+}
+
+/// The last event Stripe emitted, of `event_type`.
+fn last_event(app: &TestApp, event_type: &str) -> Event {
+    app.stripe
+        .events()
+        .into_iter()
+        .rev()
+        .find(|e| e.event_type() == event_type)
+        .unwrap_or_else(|| panic!("no {event_type} event"))
+}
+
+async fn changes_through_stripes_api_emit_the_events_patron_applies(app: TestApp) {
+    install(&app).await;
+    let (session, _) = completed_checkout(&app, "api").await;
+    let customer = session.stripe_customer_id.clone();
+    let card = app.stripe.create_payment_method(ACCOUNT, Some(&customer));
+    let path = format!("/v1/customers/{customer}");
+    let form = format!("invoice_settings[default_payment_method]={card}");
+    assert_eq!(stripe_api(&app, "POST", &path, &form).await, 200);
+    let updated = last_event(&app, "customer.updated");
+    assert_eq!(
+        updated.object()["invoice_settings"]["default_payment_method"],
+        json!(card)
+    );
+    assert!(updated.json()["data"]["previous_attributes"]["invoice_settings"].is_object());
+    // Event times are whole seconds and ties keep the current default: this one must not
+    // share the second of the checkout's setup_intent.succeeded.
+    let updated = updated.clone().with_created(updated.created() + 1);
+    deliver(&app, &updated).await;
+    assert_eq!(default_pm_of(&app, &session.customer_id).await, card);
+    // The double is strict about it.
+    let bad = "invoice_settings[default_payment_method]=pm_NoSuchCard";
+    assert_ne!(stripe_api(&app, "POST", &path, bad).await, 200);
+
+    assert_eq!(stripe_api(&app, "DELETE", &path, "").await, 200);
+    let deleted = last_event(&app, "customer.deleted");
+    assert_eq!(deleted.object()["id"], json!(customer));
+    deliver(&app, &deleted).await;
+    assert!(
+        stripe_data_of(&app, &session.customer_id)
+            .await
+            .stripe_customer_deleted
+    );
+}
+
 on_both_databases!(
     the_default_card_changed_at_stripe_is_reflected,
     another_apps_deliveries_change_nothing,
     a_customer_deleted_at_stripe_gets_a_fresh_one_at_the_next_checkout,
     endpoints_registered_before_gain_the_new_event_types,
+    changes_through_stripes_api_emit_the_events_patron_applies,
 );

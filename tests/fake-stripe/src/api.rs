@@ -162,6 +162,17 @@ pub(crate) fn execute(
                 return Err(ApiError::no_such(404, "customer", id, "id"));
             }
             scope.deleted_customers.push(id.clone());
+            if let Some(customer) = find(&scope.customers, id).cloned() {
+                let event = Event::new(
+                    &ctx.account,
+                    ctx.livemode,
+                    "customer.deleted",
+                    customer,
+                    Some((&ctx.request_id, ctx.idempotency_key.as_deref())),
+                );
+                scope.events.push(event.json().clone());
+                state.events.push(event);
+            }
             objects::deleted(id, "customer")
         }
         Route::CustomerPaymentMethods(id) => {
@@ -440,6 +451,7 @@ fn customer_update(state: &mut State, ctx: &Ctx, id: &str, p: &Value) -> Result<
     let Some(customer) = find_mut(&mut scope.customers, id) else {
         return Err(ApiError::no_such(404, "customer", id, "id"));
     };
+    let before = customer.clone();
     for key in [
         "name",
         "email",
@@ -481,7 +493,28 @@ fn customer_update(state: &mut State, ctx: &Ctx, id: &str, p: &Value) -> Result<
             customer["invoice_settings"]["footer"] = footer.clone();
         }
     }
-    Ok(customer.clone())
+    let after = customer.clone();
+    // Stripe emits `customer.updated` for a change, with the previous values of what changed.
+    let previous: serde_json::Map<String, Value> = before
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| after.get(k.as_str()) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !previous.is_empty() {
+        let event = Event::new(
+            &ctx.account,
+            ctx.livemode,
+            "customer.updated",
+            after.clone(),
+            Some((&ctx.request_id, ctx.idempotency_key.as_deref())),
+        )
+        .map_json(|v| v["data"]["previous_attributes"] = Value::Object(previous));
+        scope.events.push(event.json().clone());
+        state.events.push(event);
+    }
+    Ok(after)
 }
 
 fn parameter_mode_error(param: &str, mode: &str) -> ApiError {
