@@ -453,6 +453,21 @@ async fn changes_through_stripes_api_emit_the_events_patron_applies(app: TestApp
     let bad = "invoice_settings[default_payment_method]=pm_NoSuchCard";
     assert_ne!(stripe_api(&app, "POST", &path, bad).await, 200);
 
+    // Detaching the default through the API emits payment_method.detached, which clears it.
+    let detach = format!("/v1/payment_methods/{card}/detach");
+    assert_eq!(stripe_api(&app, "POST", &detach, "unknown=1").await, 400);
+    assert_eq!(stripe_api(&app, "POST", &detach, "").await, 200);
+    let detached = last_event(&app, "payment_method.detached");
+    assert_eq!(
+        detached.json()["data"]["previous_attributes"]["customer"],
+        json!(customer)
+    );
+    let detached = detached.clone().with_created(updated.created() + 1);
+    let body = deliver(&app, &detached).await;
+    assert!(body.contains("cleared"), "{body}");
+    assert_eq!(default_pm_of(&app, &session.customer_id).await, "");
+    assert_ne!(stripe_api(&app, "POST", &detach, "").await, 200);
+
     assert_eq!(stripe_api(&app, "DELETE", &path, "").await, 200);
     let deleted = last_event(&app, "customer.deleted");
     assert_eq!(deleted.object()["id"], json!(customer));

@@ -28,6 +28,7 @@ pub(crate) enum Route {
     CheckoutExpire(String),
     SetupIntentRetrieve(String),
     PaymentMethodRetrieve(String),
+    PaymentMethodDetach(String),
     EventRetrieve(String),
     WebhookList,
     WebhookCreate,
@@ -59,6 +60,7 @@ impl Route {
             ("POST", ["checkout", "sessions", s, "expire"]) => Route::CheckoutExpire(id(s)),
             ("GET", ["setup_intents", s]) => Route::SetupIntentRetrieve(id(s)),
             ("GET", ["payment_methods", pm]) => Route::PaymentMethodRetrieve(id(pm)),
+            ("POST", ["payment_methods", pm, "detach"]) => Route::PaymentMethodDetach(id(pm)),
             ("GET", ["events", e]) => Route::EventRetrieve(id(e)),
             ("GET", ["webhook_endpoints"]) => Route::WebhookList,
             ("POST", ["webhook_endpoints"]) => Route::WebhookCreate,
@@ -84,6 +86,7 @@ impl Route {
             Route::CheckoutExpire(_) => &al::CHECKOUT_SESSION_EXPIRE,
             Route::SetupIntentRetrieve(_) => &al::SETUP_INTENT_RETRIEVE,
             Route::PaymentMethodRetrieve(_) => &al::PAYMENT_METHOD_RETRIEVE,
+            Route::PaymentMethodDetach(_) => &al::PAYMENT_METHOD_DETACH,
             Route::EventRetrieve(_) => &al::EVENT_RETRIEVE,
             Route::WebhookList => &al::WEBHOOK_ENDPOINT_LIST,
             Route::WebhookCreate => &al::WEBHOOK_ENDPOINT_CREATE,
@@ -222,6 +225,37 @@ pub(crate) fn execute(
             find(&scope.payment_methods, id)
                 .cloned()
                 .ok_or_else(|| ApiError::no_such(404, "PaymentMethod", id, "payment_method"))?
+        }
+        Route::PaymentMethodDetach(id) => {
+            let scope = state.scope_mut(&ctx.account, ctx.livemode);
+            let Some(pm) = find_mut(&mut scope.payment_methods, id) else {
+                return Err(ApiError::no_such(
+                    404,
+                    "PaymentMethod",
+                    id,
+                    "payment_method",
+                ));
+            };
+            let previous = pm["customer"].clone();
+            if previous.is_null() {
+                return Err(ApiError::invalid(
+                    "The payment method you provided is not attached to a customer so \
+                     detachment is impossible.",
+                ));
+            }
+            pm["customer"] = Value::Null;
+            let detached = pm.clone();
+            let event = Event::new(
+                &ctx.account,
+                ctx.livemode,
+                "payment_method.detached",
+                detached.clone(),
+                Some((&ctx.request_id, ctx.idempotency_key.as_deref())),
+            )
+            .map_json(|v| v["data"]["previous_attributes"] = json!({"customer": previous}));
+            scope.events.push(event.json().clone());
+            state.events.push(event);
+            detached
         }
         Route::EventRetrieve(id) => {
             let scope = state.scope_mut(&ctx.account, ctx.livemode);
