@@ -9,6 +9,8 @@ mod m20261121_000002_stripe;
 mod m20261121_000003_subjects_events;
 mod m20261121_000004_event_keys;
 mod m20261130_000005_webhook_event_namespace;
+mod m20261130_000006_stripe_customer_deleted;
+mod m20261130_000007_app_webhook_events;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -22,6 +24,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_subjects_events::Migration),
             Box::new(m20261121_000004_event_keys::Migration),
             Box::new(m20261130_000005_webhook_event_namespace::Migration),
+            Box::new(m20261130_000006_stripe_customer_deleted::Migration),
+            Box::new(m20261130_000007_app_webhook_events::Migration),
         ]
     }
 }

@@ -188,6 +188,9 @@ pub struct CustomerApp {
     pub stripe_default_payment_method_id: Option<String>,
     /// `created` of the webhook event that set the default payment method (newest wins).
     pub default_payment_method_event_created: Option<i64>,
+    /// When Stripe said (`customer.deleted`) the Stripe customer is gone; the next checkout
+    /// replaces it.
+    pub stripe_customer_deleted_at: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
     /// Last change.

@@ -41,6 +41,7 @@ fn entry_to_pb((entry, app): EntryWithApp) -> pb::CustomerAppData {
             stripe_default_payment_method_id: entry
                 .stripe_default_payment_method_id
                 .unwrap_or_default(),
+            stripe_customer_deleted: entry.stripe_customer_deleted_at.is_some(),
         })),
         created_at: Some(timestamp(entry.created_at)),
         updated_at: Some(timestamp(entry.updated_at)),

@@ -15,11 +15,14 @@ use crate::domain::checkout::{CheckoutOptions, SessionStatus};
 pub use self::stripe::StripeGateway;
 
 /// The events patron's webhook endpoint subscribes to.
-pub const WEBHOOK_EVENTS: [&str; 4] = [
+pub const WEBHOOK_EVENTS: [&str; 7] = [
     "setup_intent.succeeded",
     "setup_intent.setup_failed",
     "checkout.session.completed",
     "checkout.session.expired",
+    "customer.updated",
+    "customer.deleted",
+    "payment_method.detached",
 ];
 
 /// How a Stripe call failed, as the service layer needs to tell them apart.
@@ -207,6 +210,13 @@ pub trait Payments: Send + Sync + Debug + 'static {
         idempotency_key: &str,
         deadline: Instant,
     ) -> Result<WebhookEndpoint, PaymentsError>;
+    /// POST /v1/webhook_endpoints/{id}: subscribes the endpoint to [`WEBHOOK_EVENTS`].
+    async fn update_webhook_endpoint_events(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<(), PaymentsError>;
     /// DELETE /v1/webhook_endpoints/{id}.
     async fn delete_webhook_endpoint(
         &self,

@@ -30,7 +30,9 @@ use stripe_core::customer::{
     CreateCustomer, OptionalFieldsCustomerAddress, RetrieveCustomer, RetrieveCustomerReturned,
     UpdateCustomer,
 };
-use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
+use stripe_misc::webhook_endpoint::{
+    CreateWebhookEndpoint, DeleteWebhookEndpoint, UpdateWebhookEndpoint,
+};
 use stripe_payment::payment_method::RetrievePaymentMethod;
 use tokio::time::Instant;
 
@@ -442,6 +444,31 @@ impl Payments for StripeGateway {
             id: endpoint.id.as_str().to_owned(),
             secret: WebhookSecret::new(secret),
         })
+    }
+
+    async fn update_webhook_endpoint_events(
+        &self,
+        key: &StripeApiKey,
+        id: &str,
+        deadline: Instant,
+    ) -> Result<(), PaymentsError> {
+        let client = self.client(key)?;
+        let events: Vec<_> = WEBHOOK_EVENTS.iter().map(|e| choice(e)).collect();
+        with_retries(
+            &self.metrics,
+            "POST /v1/webhook_endpoints/{id}",
+            deadline,
+            |budget| {
+                UpdateWebhookEndpoint::new(id)
+                    .enabled_events(events.clone())
+                    .customize()
+                    .request_strategy(RequestStrategy::Once)
+                    .timeout(budget)
+                    .send(&client)
+            },
+        )
+        .await?;
+        Ok(())
     }
 
     async fn delete_webhook_endpoint(

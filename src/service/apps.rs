@@ -208,6 +208,10 @@ impl Apps {
             }
             app.is_default = input.make_default || !has_default;
             tx.insert_app(ns, &app, &secrets).await?;
+            if app.webhook_endpoint_id.is_some() {
+                tx.set_app_webhook_events(ns, &app.id, &steps::webhook_events())
+                    .await?;
+            }
             if let Some((idem, as_default, not_default)) = records {
                 let record = if app.is_default {
                     as_default

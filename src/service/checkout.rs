@@ -383,7 +383,16 @@ impl Checkout {
         deadline: Instant,
     ) -> Result<CustomerApp> {
         let store = &self.deps.store;
-        if let Some(existing) = store.customer_app(ns, &app.id, &customer.id).await? {
+        let existing = store.customer_app(ns, &app.id, &customer.id).await?;
+        if let Some(gone) = existing
+            .as_ref()
+            .filter(|e| e.stripe_customer_deleted_at.is_some())
+        {
+            return self
+                .replace_stripe_customer(ns, app, key, customer, gone.clone(), given, deadline)
+                .await;
+        }
+        if let Some(existing) = existing {
             if let Some(given) = given
                 && given != existing.stripe_customer_id
             {
@@ -423,6 +432,7 @@ impl Checkout {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            stripe_customer_deleted_at: None,
         };
         let result = async {
             let tx = store.begin().await?;
@@ -450,6 +460,63 @@ impl Checkout {
                         &holder.customer_id,
                     )),
                     None => Err(Error::Conflict(
+                        "a concurrent checkout changed this customer's Stripe data; retry".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Connects the customer, whose Stripe customer was deleted at Stripe, to a fresh one (or to
+    /// `given`, verified at Stripe) in its existing entry, without a default payment method.
+    #[allow(clippy::too_many_arguments)]
+    async fn replace_stripe_customer(
+        &self,
+        ns: &Namespace,
+        app: &App,
+        key: &StripeApiKey,
+        customer: &Customer,
+        mut entry: CustomerApp,
+        given: Option<&str>,
+        deadline: Instant,
+    ) -> Result<CustomerApp> {
+        let stripe_customer_id = steps::ensure_stripe_customer_replacing(
+            &self.deps,
+            ns,
+            app,
+            key,
+            customer,
+            given,
+            |_| missing_stripe_customer(given.unwrap_or_default()),
+            Some(&entry.stripe_customer_id),
+            deadline,
+        )
+        .await?;
+        let now = self.deps.now();
+        entry.stripe_customer_id = stripe_customer_id.clone();
+        entry.stripe_default_payment_method_id = None;
+        entry.default_payment_method_event_created = None;
+        entry.stripe_customer_deleted_at = None;
+        entry.updated_at = now.max(entry.updated_at);
+        let store = &self.deps.store;
+        let result = async {
+            let tx = store.begin().await?;
+            tx.update_customer_app(ns, &entry).await?;
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(entry),
+            Err(StoreError::UniqueViolation(_)) => {
+                match store
+                    .customer_app_by_stripe_customer(ns, &app.id, &stripe_customer_id)
+                    .await?
+                {
+                    Some(holder) if holder.customer_id != customer.id => Err(
+                        stripe_customer_taken(app, &stripe_customer_id, &holder.customer_id),
+                    ),
+                    _ => Err(Error::Conflict(
                         "a concurrent checkout changed this customer's Stripe data; retry".into(),
                     )),
                 }

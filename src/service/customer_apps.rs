@@ -156,6 +156,8 @@ impl CustomerApps {
                             existing.default_payment_method_event_created =
                                 Some(now.micros() / 1_000_000);
                         }
+                        // Verified at Stripe above: not deleted.
+                        existing.stripe_customer_deleted_at = None;
                         existing.updated_at = now.max(existing.updated_at);
                         tx.update_customer_app(ns, &existing).await?;
                         existing
@@ -176,6 +178,7 @@ impl CustomerApps {
                             created_at: now,
                             updated_at: now,
                             deleted_at: None,
+                            stripe_customer_deleted_at: None,
                         };
                         tx.insert_customer_app(ns, &entry).await?;
                         entry

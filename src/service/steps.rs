@@ -151,7 +151,61 @@ pub(super) async fn usable_app(
         return Err(super::stripe_errors::app_unauthorized(&app.id));
     }
     let key = api_key(deps, &app, &secrets)?;
+    if app.webhook_endpoint_id.is_some() {
+        refresh_webhook_events(deps, ns, &app, &key);
+    }
     Ok((app, key))
+}
+
+/// The event types patron's webhook endpoints subscribe to, as recorded with an app.
+pub(super) fn webhook_events() -> String {
+    crate::payments::WEBHOOK_EVENTS.join(",")
+}
+
+/// How long the background update of an endpoint's event types may take.
+const WEBHOOK_REFRESH_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// In the background (the caller's request does not wait or fail for it): when the app's
+/// endpoint was registered with other event types than patron subscribes to now (an endpoint
+/// registered before a new type was added), updates it at Stripe and records the new list.
+fn refresh_webhook_events(deps: &Deps, ns: &Namespace, app: &App, key: &StripeApiKey) {
+    let Some(endpoint) = app.webhook_endpoint_id.clone() else {
+        return;
+    };
+    let (deps, ns, app_id, key) = (deps.clone(), ns.clone(), app.id.clone(), key.clone());
+    tokio::spawn(async move {
+        let wanted = webhook_events();
+        match deps.store.app_webhook_events(&ns, &app_id).await {
+            Ok(Some(current)) if current == wanted => return,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, app_id, "cannot read the webhook endpoint's event types");
+                return;
+            }
+        }
+        let deadline = Instant::now() + WEBHOOK_REFRESH_BUDGET;
+        if let Err(e) = deps
+            .payments
+            .update_webhook_endpoint_events(&key, &endpoint, deadline)
+            .await
+        {
+            tracing::warn!(error = %e, app_id, "cannot update the webhook endpoint's event types");
+            return;
+        }
+        match deps
+            .store
+            .set_app_webhook_events(&ns, &app_id, &wanted)
+            .await
+        {
+            Ok(()) => tracing::info!(
+                app_id,
+                "webhook endpoint subscribed to the current event types"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, app_id, "cannot record the webhook endpoint's event types")
+            }
+        }
+    });
 }
 
 /// The stored ciphertext of `app`'s key if that key is (still) `key`.
@@ -230,6 +284,25 @@ pub(super) async fn ensure_stripe_customer(
     missing: impl Fn(&'static str) -> Error,
     deadline: Instant,
 ) -> Result<String> {
+    ensure_stripe_customer_replacing(deps, ns, app, key, customer, given, missing, None, deadline)
+        .await
+}
+
+/// [`ensure_stripe_customer`], where a new Stripe customer replaces `replaces` (deleted at
+/// Stripe): its Idempotency-Key also derives from the replaced one, so Stripe creates a fresh
+/// customer instead of replaying the deleted one.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn ensure_stripe_customer_replacing(
+    deps: &Deps,
+    ns: &Namespace,
+    app: &App,
+    key: &StripeApiKey,
+    customer: &Customer,
+    given: Option<&str>,
+    missing: impl Fn(&'static str) -> Error,
+    replaces: Option<&str>,
+    deadline: Instant,
+) -> Result<String> {
     if let Some(given) = given {
         return match deps.payments.retrieve_customer(key, given, deadline).await {
             Ok(c) if !c.deleted => Ok(c.id),
@@ -268,7 +341,13 @@ pub(super) async fn ensure_stripe_customer(
             ("patron_app_id".to_owned(), app.id.clone()),
         ]),
     };
-    let idempotency_key = derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]);
+    let idempotency_key = match replaces {
+        None => derived_key("patron-customer", &[ns.as_str(), &app.id, &customer.id]),
+        Some(old) => derived_key(
+            "patron-customer",
+            &[ns.as_str(), &app.id, &customer.id, "replaces", old],
+        ),
+    };
     let payments = &deps.payments;
     let created = match payments
         .create_customer(key, &new, &idempotency_key, deadline)

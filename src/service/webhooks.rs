@@ -18,7 +18,7 @@ use crate::domain::checkout::SessionStatus;
 use crate::domain::values::ResourceId;
 use crate::payments::signature::{SignatureError, SignatureHeader};
 use crate::storage::StoreError;
-use crate::storage::StripeEntry;
+use crate::storage::{StripeCustomerOf, StripeEntry};
 
 pub use crate::payments::signature::MAX_HEADER_BYTES;
 
@@ -252,6 +252,74 @@ impl Webhooks {
                     None => WebhookOutcome::Accepted("session without id"),
                 }
             }
+            "customer.updated" => {
+                // Set in Stripe (e.g. the customer portal): the customer's invoice default.
+                let stripe_customer = stripe_id(object, &["id"]);
+                let payment_method =
+                    stripe_ref(object, &["invoice_settings", "default_payment_method"]);
+                let customer_id = text(object, &["metadata", "patron_customer_id"])
+                    .and_then(|raw| ResourceId::parse("patron_customer_id", raw).ok());
+                match (stripe_customer, payment_method) {
+                    (Some(stripe_customer), Some(pm)) => {
+                        let changed = tx
+                            .set_default_payment_method_of_stripe_customer(
+                                ns,
+                                StripeCustomerOf {
+                                    app_id,
+                                    stripe_customer_id: stripe_customer,
+                                    customer_id: customer_id.as_ref().map(AsRef::as_ref),
+                                },
+                                pm,
+                                created,
+                                now,
+                            )
+                            .await?;
+                        tracing::info!(
+                            event_id,
+                            changed,
+                            "default payment method from customer.updated"
+                        );
+                        WebhookOutcome::Accepted(if changed {
+                            "default payment method set"
+                        } else {
+                            "not applied: older than the current default, or not a customer of this app"
+                        })
+                    }
+                    _ => WebhookOutcome::Accepted("customer without a default payment method"),
+                }
+            }
+            "customer.deleted" => match stripe_id(object, &["id"]) {
+                Some(stripe_customer) => {
+                    let changed = tx
+                        .mark_stripe_customer_deleted(ns, app_id, stripe_customer, now)
+                        .await?;
+                    tracing::info!(event_id, changed, "Stripe customer deleted at Stripe");
+                    WebhookOutcome::Accepted(if changed {
+                        "Stripe customer marked deleted"
+                    } else {
+                        "not a live Stripe customer of this app"
+                    })
+                }
+                None => WebhookOutcome::Accepted("customer without id"),
+            },
+            "payment_method.detached" => match stripe_id(object, &["id"]) {
+                Some(pm) => {
+                    let changed = tx
+                        .clear_default_payment_method(ns, app_id, pm, created, now)
+                        .await?;
+                    tracing::info!(
+                        event_id,
+                        changed,
+                        "default payment method cleared by payment_method.detached"
+                    );
+                    WebhookOutcome::Accepted(if changed {
+                        "default payment method cleared"
+                    } else {
+                        "not applied: not a default of this app, or older than it"
+                    })
+                }
+                None => WebhookOutcome::Accepted("payment method without id"),
+            },
             _ => WebhookOutcome::Accepted("ignored"),
         };
         tx.commit().await?;

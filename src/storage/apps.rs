@@ -72,6 +72,7 @@ fn to_row(ns: &Namespace, a: &App, secrets: &AppSecrets) -> StoreResult<app::Act
         webhook_endpoint_id: Set(a.webhook_endpoint_id.clone()),
         webhook_url: Set(a.webhook_url.clone()),
         webhook_secret_ciphertext: Set(secrets.webhook_secret_ciphertext.clone()),
+        webhook_events: sea_orm::ActiveValue::NotSet,
         created_at: Set(a.created_at.micros()),
         updated_at: Set(a.updated_at.micros()),
         deleted_at: Set(a.deleted_at.map(Timestamp::micros)),
@@ -192,9 +193,61 @@ impl Store {
             .map_err(StoreError::from_db)?;
         Ok(result.rows_affected == 1)
     }
+
+    /// The event types the app's webhook endpoint was last registered with (comma-separated),
+    /// `None` for an endpoint registered before they were recorded (or no such app).
+    pub async fn app_webhook_events(
+        &self,
+        ns: &Namespace,
+        id: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = app::Entity::find()
+            .filter(app::Column::Namespace.eq(ns.as_str()))
+            .filter(app::Column::Id.eq(id))
+            .one(&self.writer)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(row.and_then(|r| r.webhook_events))
+    }
+
+    /// Records the event types the app's webhook endpoint is registered with.
+    pub async fn set_app_webhook_events(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        events: &str,
+    ) -> StoreResult<()> {
+        set_webhook_events(&self.writer, ns, id, events).await
+    }
+}
+
+async fn set_webhook_events(
+    db: &impl ConnectionTrait,
+    ns: &Namespace,
+    id: &str,
+    events: &str,
+) -> StoreResult<()> {
+    app::Entity::update_many()
+        .col_expr(app::Column::WebhookEvents, Expr::val(events))
+        .filter(app::Column::Namespace.eq(ns.as_str()))
+        .filter(app::Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map_err(StoreError::from_db)?;
+    Ok(())
 }
 
 impl Tx {
+    /// Records the event types the app's webhook endpoint is registered with.
+    pub async fn set_app_webhook_events(
+        &self,
+        ns: &Namespace,
+        id: &str,
+        events: &str,
+    ) -> StoreResult<()> {
+        set_webhook_events(&self.inner, ns, id, events).await
+    }
+
     /// Inserts a new app. `UniqueViolation` if the namespace already has a live app for the same
     /// Stripe account and mode, or already has a live default app and this one is default too.
     pub async fn insert_app(

@@ -21,6 +21,7 @@ fn to_domain(row: ca::Model) -> CustomerApp {
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
         deleted_at: row.deleted_at.map(Timestamp),
+        stripe_customer_deleted_at: row.stripe_customer_deleted_at.map(Timestamp),
     }
 }
 
@@ -36,6 +37,7 @@ fn to_row(ns: &Namespace, e: &CustomerApp) -> ca::ActiveModel {
         created_at: Set(e.created_at.micros()),
         updated_at: Set(e.updated_at.micros()),
         deleted_at: Set(e.deleted_at.map(Timestamp::micros)),
+        stripe_customer_deleted_at: Set(e.stripe_customer_deleted_at.map(Timestamp::micros)),
     }
 }
 
@@ -135,6 +137,10 @@ impl Tx {
                 ca::Column::DefaultPaymentMethodEventCreated,
                 Expr::val(entry.default_payment_method_event_created),
             )
+            .col_expr(
+                ca::Column::StripeCustomerDeletedAt,
+                Expr::val(entry.stripe_customer_deleted_at.map(Timestamp::micros)),
+            )
             .col_expr(ca::Column::UpdatedAt, Expr::val(entry.updated_at.micros()))
             .filter(ca::Column::Namespace.eq(ns.as_str()))
             .filter(ca::Column::Id.eq(entry.id.as_str()))
@@ -218,10 +224,107 @@ impl Tx {
         event_created: i64,
         at: Timestamp,
     ) -> StoreResult<bool> {
+        let which = Condition::all()
+            .add(ca::Column::CustomerId.eq(entry.customer_id))
+            .add(ca::Column::StripeCustomerId.eq(entry.stripe_customer_id));
+        self.newer_default(
+            ns,
+            entry.app_id,
+            which,
+            Some(payment_method_id),
+            event_created,
+            at,
+        )
+        .await
+    }
+
+    /// Sets the default payment method of the app's live entry mapped to the Stripe customer
+    /// (and, when given, of the patron customer), newest event wins as in
+    /// [`Tx::set_default_payment_method`]. Returns whether the entry changed.
+    pub async fn set_default_payment_method_of_stripe_customer(
+        &self,
+        ns: &Namespace,
+        customer: StripeCustomerOf<'_>,
+        payment_method_id: &str,
+        event_created: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut which =
+            Condition::all().add(ca::Column::StripeCustomerId.eq(customer.stripe_customer_id));
+        if let Some(customer_id) = customer.customer_id {
+            which = which.add(ca::Column::CustomerId.eq(customer_id));
+        }
+        self.newer_default(
+            ns,
+            customer.app_id,
+            which,
+            Some(payment_method_id),
+            event_created,
+            at,
+        )
+        .await
+    }
+
+    /// Clears the default payment method of the app's live entries whose default is
+    /// `payment_method_id`, unless it was set by an event at least as new as `event_created`.
+    /// Returns whether an entry changed.
+    pub async fn clear_default_payment_method(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        payment_method_id: &str,
+        event_created: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let which =
+            Condition::all().add(ca::Column::StripeDefaultPaymentMethodId.eq(payment_method_id));
+        self.newer_default(ns, app_id, which, None, event_created, at)
+            .await
+    }
+
+    /// Marks the Stripe customer of the app's live entry mapped to it as deleted at Stripe (and
+    /// clears its default payment method, which Stripe detached). Returns whether an entry
+    /// changed.
+    pub async fn mark_stripe_customer_deleted(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        stripe_customer_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let result = ca::Entity::update_many()
+            .col_expr(ca::Column::StripeCustomerDeletedAt, Expr::val(at.micros()))
+            .col_expr(
+                ca::Column::StripeDefaultPaymentMethodId,
+                Expr::val(None::<String>),
+            )
+            .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(ca::Column::Namespace.eq(ns.as_str()))
+            .filter(ca::Column::AppId.eq(app_id))
+            .filter(ca::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(ca::Column::DeletedAt.is_null())
+            .filter(ca::Column::StripeCustomerDeletedAt.is_null())
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// One conditional UPDATE of the default payment method of the app's live entries matching
+    /// `which`, only where no event at least as new as `event_created` set it.
+    async fn newer_default(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        which: Condition,
+        payment_method_id: Option<&str>,
+        event_created: i64,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
         let result = ca::Entity::update_many()
             .col_expr(
                 ca::Column::StripeDefaultPaymentMethodId,
-                Expr::val(payment_method_id),
+                Expr::val(payment_method_id.map(str::to_owned)),
             )
             .col_expr(
                 ca::Column::DefaultPaymentMethodEventCreated,
@@ -229,9 +332,8 @@ impl Tx {
             )
             .col_expr(ca::Column::UpdatedAt, Expr::val(at.micros()))
             .filter(ca::Column::Namespace.eq(ns.as_str()))
-            .filter(ca::Column::AppId.eq(entry.app_id))
-            .filter(ca::Column::CustomerId.eq(entry.customer_id))
-            .filter(ca::Column::StripeCustomerId.eq(entry.stripe_customer_id))
+            .filter(ca::Column::AppId.eq(app_id))
+            .filter(which)
             .filter(ca::Column::DeletedAt.is_null())
             .filter(
                 Condition::any()
@@ -254,4 +356,15 @@ pub struct StripeEntry<'a> {
     pub customer_id: &'a str,
     /// The Stripe customer the entry must still map to.
     pub stripe_customer_id: &'a str,
+}
+
+/// An app's Stripe customer, as an event about the customer names it.
+#[derive(Clone, Copy, Debug)]
+pub struct StripeCustomerOf<'a> {
+    /// The app.
+    pub app_id: &'a str,
+    /// The Stripe customer.
+    pub stripe_customer_id: &'a str,
+    /// The patron customer, when the Stripe customer's metadata names it.
+    pub customer_id: Option<&'a str>,
 }

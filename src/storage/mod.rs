@@ -32,7 +32,7 @@ use crate::domain::Error;
 
 use cache::{CustomerCache, Marks};
 
-pub use customer_apps::StripeEntry;
+pub use customer_apps::{StripeCustomerOf, StripeEntry};
 pub use customers::CreateRecord;
 pub use idempotency::IdempotencyRecord;
 

@@ -498,6 +498,7 @@ pub fn stripe_entry(app_id: &str, stripe_customer: &str, pm: &str) -> pb::Custom
             pb::StripeCustomerAppData {
                 stripe_customer_id: stripe_customer.to_owned(),
                 stripe_default_payment_method_id: pm.to_owned(),
+                ..Default::default()
             },
         )),
         ..Default::default()

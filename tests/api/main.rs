@@ -18,6 +18,7 @@ mod server;
 mod stripe_apps;
 mod stripe_checkout;
 mod stripe_portal;
+mod stripe_sync;
 mod subjects_events;
 mod tenancy;
 mod webhooks_hostile;

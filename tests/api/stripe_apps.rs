@@ -33,6 +33,7 @@ fn stripe_entry(app_id: &str, customer: &str, pm: &str) -> pb::CustomerAppData {
             pb::StripeCustomerAppData {
                 stripe_customer_id: customer.into(),
                 stripe_default_payment_method_id: pm.into(),
+                ..Default::default()
             },
         )),
         ..Default::default()

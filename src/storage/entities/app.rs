@@ -25,6 +25,9 @@ pub struct Model {
     pub webhook_url: Option<String>,
     /// Base64 of nonce + ciphertext; NULL once wiped.
     pub webhook_secret_ciphertext: Option<String>,
+    /// The event types the webhook endpoint was registered with (comma-separated); NULL when
+    /// registered before they were recorded.
+    pub webhook_events: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,

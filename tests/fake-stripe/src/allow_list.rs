@@ -646,6 +646,10 @@ pub(crate) const SETUP_INTENT_RETRIEVE: P = obj(&[f("client_secret", STR), f("ex
 #[rustfmt::skip]
 pub(crate) const PAYMENT_METHOD_RETRIEVE: P = obj(&[f("expand", arr(&STR))]);
 
+/// `POST /v1/payment_methods/{payment_method}/detach`
+#[rustfmt::skip]
+pub(crate) const PAYMENT_METHOD_DETACH: P = obj(&[f("expand", arr(&STR))]);
+
 /// `GET /v1/events/{id}`
 #[rustfmt::skip]
 pub(crate) const EVENT_RETRIEVE: P = obj(&[f("expand", arr(&STR))]);

@@ -28,6 +28,7 @@ pub(crate) enum Route {
     CheckoutExpire(String),
     SetupIntentRetrieve(String),
     PaymentMethodRetrieve(String),
+    PaymentMethodDetach(String),
     EventRetrieve(String),
     WebhookList,
     WebhookCreate,
@@ -60,6 +61,7 @@ impl Route {
             ("POST", ["checkout", "sessions", s, "expire"]) => Route::CheckoutExpire(id(s)),
             ("GET", ["setup_intents", s]) => Route::SetupIntentRetrieve(id(s)),
             ("GET", ["payment_methods", pm]) => Route::PaymentMethodRetrieve(id(pm)),
+            ("POST", ["payment_methods", pm, "detach"]) => Route::PaymentMethodDetach(id(pm)),
             ("GET", ["events", e]) => Route::EventRetrieve(id(e)),
             ("GET", ["webhook_endpoints"]) => Route::WebhookList,
             ("POST", ["webhook_endpoints"]) => Route::WebhookCreate,
@@ -86,6 +88,7 @@ impl Route {
             Route::CheckoutExpire(_) => &al::CHECKOUT_SESSION_EXPIRE,
             Route::SetupIntentRetrieve(_) => &al::SETUP_INTENT_RETRIEVE,
             Route::PaymentMethodRetrieve(_) => &al::PAYMENT_METHOD_RETRIEVE,
+            Route::PaymentMethodDetach(_) => &al::PAYMENT_METHOD_DETACH,
             Route::EventRetrieve(_) => &al::EVENT_RETRIEVE,
             Route::WebhookList => &al::WEBHOOK_ENDPOINT_LIST,
             Route::WebhookCreate => &al::WEBHOOK_ENDPOINT_CREATE,
@@ -165,6 +168,17 @@ pub(crate) fn execute(
                 return Err(ApiError::no_such(404, "customer", id, "id"));
             }
             scope.deleted_customers.push(id.clone());
+            if let Some(customer) = find(&scope.customers, id).cloned() {
+                let event = Event::new(
+                    &ctx.account,
+                    ctx.livemode,
+                    "customer.deleted",
+                    customer,
+                    Some((&ctx.request_id, ctx.idempotency_key.as_deref())),
+                );
+                scope.events.push(event.json().clone());
+                state.events.push(event);
+            }
             objects::deleted(id, "customer")
         }
         Route::CustomerPaymentMethods(id) => {
@@ -214,6 +228,37 @@ pub(crate) fn execute(
             find(&scope.payment_methods, id)
                 .cloned()
                 .ok_or_else(|| ApiError::no_such(404, "PaymentMethod", id, "payment_method"))?
+        }
+        Route::PaymentMethodDetach(id) => {
+            let scope = state.scope_mut(&ctx.account, ctx.livemode);
+            let Some(pm) = find_mut(&mut scope.payment_methods, id) else {
+                return Err(ApiError::no_such(
+                    404,
+                    "PaymentMethod",
+                    id,
+                    "payment_method",
+                ));
+            };
+            let previous = pm["customer"].clone();
+            if previous.is_null() {
+                return Err(ApiError::invalid(
+                    "The payment method you provided is not attached to a customer so \
+                     detachment is impossible.",
+                ));
+            }
+            pm["customer"] = Value::Null;
+            let detached = pm.clone();
+            let event = Event::new(
+                &ctx.account,
+                ctx.livemode,
+                "payment_method.detached",
+                detached.clone(),
+                Some((&ctx.request_id, ctx.idempotency_key.as_deref())),
+            )
+            .map_json(|v| v["data"]["previous_attributes"] = json!({"customer": previous}));
+            scope.events.push(event.json().clone());
+            state.events.push(event);
+            detached
         }
         Route::EventRetrieve(id) => {
             let scope = state.scope_mut(&ctx.account, ctx.livemode);
@@ -444,6 +489,7 @@ fn customer_update(state: &mut State, ctx: &Ctx, id: &str, p: &Value) -> Result<
     let Some(customer) = find_mut(&mut scope.customers, id) else {
         return Err(ApiError::no_such(404, "customer", id, "id"));
     };
+    let before = customer.clone();
     for key in [
         "name",
         "email",
@@ -485,7 +531,28 @@ fn customer_update(state: &mut State, ctx: &Ctx, id: &str, p: &Value) -> Result<
             customer["invoice_settings"]["footer"] = footer.clone();
         }
     }
-    Ok(customer.clone())
+    let after = customer.clone();
+    // Stripe emits `customer.updated` for a change, with the previous values of what changed.
+    let previous: serde_json::Map<String, Value> = before
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| after.get(k.as_str()) != Some(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if !previous.is_empty() {
+        let event = Event::new(
+            &ctx.account,
+            ctx.livemode,
+            "customer.updated",
+            after.clone(),
+            Some((&ctx.request_id, ctx.idempotency_key.as_deref())),
+        )
+        .map_json(|v| v["data"]["previous_attributes"] = Value::Object(previous));
+        scope.events.push(event.json().clone());
+        state.events.push(event);
+    }
+    Ok(after)
 }
 
 fn parameter_mode_error(param: &str, mode: &str) -> ApiError {

@@ -522,6 +522,21 @@ impl FakeStripe {
         out.into_iter().map(|(_, w)| w).collect()
     }
 
+    /// Sets the event types a webhook endpoint receives directly (as an endpoint registered by
+    /// an older version of the client would have them).
+    ///
+    /// # Panics
+    /// If there is no such endpoint.
+    pub fn set_webhook_endpoint_events(&self, id: &str, events: &[&str]) {
+        let mut state = self.shared.lock();
+        let endpoint = state
+            .scopes
+            .values_mut()
+            .find_map(|scope| find_mut(&mut scope.webhook_endpoints, id))
+            .unwrap_or_else(|| panic!("fake-stripe: no webhook endpoint {id}"));
+        endpoint["enabled_events"] = serde_json::json!(events);
+    }
+
     /// A webhook endpoint by id (deleted ones are gone).
     pub fn webhook_endpoint(&self, id: &str) -> Option<WebhookEndpoint> {
         let state = self.shared.lock();
