@@ -74,25 +74,8 @@ impl Tenant {
     }
 
     /// Every customer of a list query, following next_page_token.
-    pub async fn list_customers(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
-        let mut all = Vec::new();
-        let mut pages = 0;
-        loop {
-            pages += 1;
-            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
-            let page = self
-                .customers
-                .clone()
-                .list_customers(request.clone())
-                .await
-                .expect("list customers")
-                .into_inner();
-            all.extend(page.customers);
-            if page.next_page_token.is_empty() {
-                return all;
-            }
-            request.page_token = page.next_page_token;
-        }
+    pub async fn list_customers(&self, request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
+        crate::helpers::every_customer(self.customers.clone(), request).await
     }
 
     pub async fn upsert_subjects(

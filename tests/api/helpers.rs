@@ -263,25 +263,8 @@ impl TestApp {
     }
 
     /// Every customer of a list query, following next_page_token (show_deleted as given).
-    pub async fn list_all(&self, mut request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
-        let mut all = Vec::new();
-        let mut pages = 0;
-        loop {
-            pages += 1;
-            assert!(pages <= crate::helpers::MAX_PAGES, "endless pagination");
-            let page = self
-                .customers
-                .clone()
-                .list_customers(request.clone())
-                .await
-                .expect("list customers")
-                .into_inner();
-            all.extend(page.customers);
-            if page.next_page_token.is_empty() {
-                return all;
-            }
-            request.page_token = page.next_page_token;
-        }
+    pub async fn list_all(&self, request: pb::ListCustomersRequest) -> Vec<pb::Customer> {
+        every_customer(self.customers.clone(), request).await
     }
 
     /// Runs a statement (DDL or DML) against the server's database.
@@ -542,4 +525,31 @@ impl ChildLog {
     pub fn into_log(self) -> String {
         self.rest.join().unwrap_or_default()
     }
+}
+
+/// Every customer of a list query through `client`, following next_page_token (bounded).
+pub async fn every_customer<T>(
+    mut client: CustomerServiceClient<T>,
+    mut request: pb::ListCustomersRequest,
+) -> Vec<pb::Customer>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let mut all = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let page = client
+            .list_customers(request.clone())
+            .await
+            .expect("list customers")
+            .into_inner();
+        all.extend(page.customers);
+        if page.next_page_token.is_empty() {
+            return all;
+        }
+        request.page_token = page.next_page_token;
+    }
+    panic!("endless pagination: more than {MAX_PAGES} pages");
 }
