@@ -342,7 +342,9 @@ async fn events_stay_with_the_customer_of_their_time(app: TestApp) {
         ingest_ok(&app, vec![event_at("e1", "meter", "meter-1", &t1)]).await,
         (1, 0, vec![])
     );
-    // A gives meter-1 up (keeping its key "cust-a"); for a while nobody holds it.
+    // A gives meter-1 up (keeping its key "cust-a") after e1: `t1` is the clock truncated to the
+    // millisecond, so without this step the release could fall on `t1` itself.
+    app.clock().advance(Duration::from_millis(10));
     app.customers
         .clone()
         .update_customer(set_subject_keys(a.id.clone(), &[]))
