@@ -67,6 +67,12 @@ impl CustomerApps {
         let customer = steps::live_customer(&self.deps.store, ns, lookup).await?;
         let (app, key) = steps::usable_app(&self.deps, ns, app_id).await?;
         let entry = self.stripe_entry(ns, &customer, &app).await?;
+        if entry.stripe_customer_deleted_at.is_some() {
+            return Err(stripe_customer_gone(
+                &entry,
+                "it was deleted at Stripe; a new checkout connects a fresh one".into(),
+            ));
+        }
         let configuration = options.configuration_id.clone();
         let request = NewPortalSession {
             customer: entry.stripe_customer_id.clone(),
@@ -113,7 +119,8 @@ impl CustomerApps {
 
     /// Re-reads the customer's Stripe customer in the app and stores what Stripe says: its
     /// default payment method (`invoice_settings.default_payment_method`, or none), or, for a
-    /// customer deleted at Stripe, removes the entry (patron has no other mark for it).
+    /// customer deleted at Stripe, marks the entry's Stripe customer deleted as the
+    /// `customer.deleted` webhook does.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn sync_stripe_customer(
         &self,
@@ -150,9 +157,14 @@ impl CustomerApps {
         }
         let now = self.deps.now().max(current.updated_at);
         if found.deleted {
-            tx.delete_customer_app(ns, &app.id, &customer.id, now)
-                .await?;
-            current.deleted_at = Some(now);
+            // Exactly what `customer.deleted` does: the entry stays, marked gone, so the next
+            // checkout connects a fresh Stripe customer and ListCustomerApps says so.
+            if current.stripe_customer_deleted_at.is_none() {
+                tx.mark_stripe_customer_deleted(ns, &app.id, &current.stripe_customer_id, now)
+                    .await?;
+                current.stripe_customer_deleted_at = Some(now);
+                current.stripe_default_payment_method_id = None;
+            }
         } else {
             current.stripe_default_payment_method_id = found.default_payment_method;
             // Newer than any webhook event already applied: an older event delivered late

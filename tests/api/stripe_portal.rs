@@ -330,21 +330,57 @@ async fn sync_picks_up_what_webhooks_missed(app: TestApp) {
         ""
     );
 
-    // Deleted at Stripe: the entry goes, and a portal session then needs a new one.
+    // Deleted at Stripe: marked as the customer.deleted webhook marks it, not removed.
     app.stripe.delete_customer(&stripe_customer);
-    app.customer_apps
-        .clone()
-        .sync_stripe_customer(sync_request("acme"))
-        .await
-        .expect("sync of a deleted Stripe customer");
-    assert!(list(&app, "acme").await.is_empty());
+    for _ in 0..2 {
+        let synced = app
+            .customer_apps
+            .clone()
+            .sync_stripe_customer(sync_request("acme"))
+            .await
+            .expect("sync of a deleted Stripe customer")
+            .into_inner();
+        assert!(stripe_data(&synced).stripe_customer_deleted);
+        assert_eq!(stripe_data(&synced).stripe_customer_id, stripe_customer);
+    }
+    let stored = list(&app, "acme").await;
+    assert_eq!(stored.len(), 1);
+    assert!(stripe_data(&stored[0]).stripe_customer_deleted);
+    assert_eq!(stripe_data(&stored[0]).stripe_default_payment_method_id, "");
     let err = app
         .customer_apps
         .clone()
-        .sync_stripe_customer(sync_request("acme"))
+        .create_stripe_customer_portal_session(portal_request("acme"))
         .await
-        .expect_err("no entry any more");
-    assert_error(&err, Code::FailedPrecondition, "STRIPE_CUSTOMER_MISSING");
+        .expect_err("no portal for a deleted Stripe customer");
+    assert_error(&err, Code::FailedPrecondition, "STRIPE_CUSTOMER_NOT_FOUND");
+
+    // The next checkout connects a fresh Stripe customer.
+    let session = app
+        .checkout
+        .clone()
+        .create_stripe_checkout_session(pb::CreateStripeCheckoutSessionRequest {
+            customer: Some(pb::CheckoutCustomer {
+                customer: Some(pb::checkout_customer::Customer::Key("acme".into())),
+            }),
+            options: Some(pb::StripeCheckoutSessionOptions {
+                currency: "USD".into(),
+                success_url: "https://example.com/ok".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("checkout after the deletion")
+        .into_inner();
+    assert_ne!(session.stripe_customer_id, stripe_customer);
+    let stored = list(&app, "acme").await;
+    assert_eq!(stored.len(), 1);
+    assert!(!stripe_data(&stored[0]).stripe_customer_deleted);
+    assert_eq!(
+        stripe_data(&stored[0]).stripe_customer_id,
+        session.stripe_customer_id
+    );
 }
 
 const KEY_A: &str = "patron_test_key_a_portal_0123456789";
