@@ -204,6 +204,11 @@ pub struct CheckoutOptions {
     pub custom_text: CustomText,
     /// After completion (embedded only).
     pub redirect_on_completion: Option<RedirectOnCompletion>,
+    /// Opt-out of the collected-details rule ([`super::collected`]): what Checkout collects
+    /// never changes the patron customer. (Not serialized when false, so the fingerprints of
+    /// requests from before the option existed stay the same.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_collected_details: bool,
 }
 
 /// Checkout options as a request carries them: text as given, enum values as Stripe's words
@@ -256,6 +261,8 @@ pub struct CheckoutOptionsInput {
     pub custom_text_terms_of_service_acceptance: String,
     /// redirect_on_completion.
     pub redirect_on_completion: String,
+    /// ignore_collected_details.
+    pub ignore_collected_details: bool,
 }
 
 /// Most characters of a custom text.
@@ -491,6 +498,7 @@ impl CheckoutOptions {
                     &o.redirect_on_completion,
                 ))
                 .flatten(),
+            ignore_collected_details: o.ignore_collected_details,
         };
         if v.is_empty() {
             v.extend(options.ui_rules(prefix));
@@ -634,6 +642,10 @@ pub struct CheckoutSession {
     pub created_at: Timestamp,
     /// Last change.
     pub updated_at: Timestamp,
+    /// How what the customer enters flows back to the patron customer; `None`: it does not
+    /// (opted out). Internal: never in a response.
+    #[serde(skip)]
+    pub collected_details: Option<super::collected::DetailsRule>,
 }
 
 impl super::page::WireSize for CheckoutSession {

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod checkout;
 pub mod clock;
+pub mod collected;
 pub mod customer;
 pub mod error;
 pub mod event;

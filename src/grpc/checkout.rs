@@ -159,6 +159,7 @@ fn options_input(raw: Option<&pb::StripeCheckoutSessionOptions>) -> CheckoutOpti
             ],
             |e| e as i32,
         ),
+        ignore_collected_details: o.ignore_collected_details,
     }
 }
 

@@ -120,6 +120,10 @@ pub struct PaymentMethod {
     pub id: String,
     /// The customer it is attached to.
     pub customer: Option<String>,
+    /// `billing_details.name`.
+    pub billing_name: Option<String>,
+    /// `billing_details.address`: country, postal_code, state, city, line1, line2.
+    pub billing_address: Option<[Option<String>; 6]>,
 }
 
 /// A Checkout Session to create (mode setup).

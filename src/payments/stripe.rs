@@ -625,9 +625,14 @@ impl Payments for StripeGateway {
             },
         )
         .await?;
+        let details = method.billing_details;
         Ok(PaymentMethod {
             id: method.id.as_str().to_owned(),
             customer: method.customer.map(|c| c.id().as_str().to_owned()),
+            billing_name: details.name,
+            billing_address: details
+                .address
+                .map(|a| [a.country, a.postal_code, a.state, a.city, a.line1, a.line2]),
         })
     }
 

@@ -20,6 +20,7 @@ use super::steps::{self, derived_key, failure};
 use super::{Customers, Deps};
 use crate::domain::app::{App, CustomerApp, StripeApiKey};
 use crate::domain::checkout::{CheckoutOptions, CheckoutSession, SessionStatus};
+use crate::domain::collected::DetailsRule;
 use crate::domain::customer::{Customer, CustomerFields, CustomerLookup};
 use crate::domain::page::{self, Cursor, Page, SortValue};
 use crate::domain::values::{Identifier, RequestId, ResourceId};
@@ -226,6 +227,7 @@ impl Checkout {
             // would leave sessions of the same second in no particular order.
             created_at: now,
             updated_at: now,
+            collected_details: DetailsRule::for_session(o, &customer.fields),
         };
         let secret = session.client_secret.as_deref().map(|s| {
             self.deps

@@ -8,17 +8,22 @@
 //! app without a secret, against a dummy secret).
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::{Deps, steps};
 use crate::domain::Namespace;
 use crate::domain::app::WebhookSecret;
 use crate::domain::checkout::SessionStatus;
+use crate::domain::collected::{Collected, DetailsRule, RawAddress};
+use crate::domain::customer::Customer;
 use crate::domain::values::ResourceId;
+use crate::domain::{Timestamp, new_etag};
+use crate::payments::PaymentsError;
 use crate::payments::signature::{SignatureError, SignatureHeader};
-use crate::storage::StoreError;
-use crate::storage::{StripeCustomerOf, StripeEntry};
+use crate::storage::{StoreError, StripeCustomerOf, StripeEntry, Tx};
 
 pub use crate::payments::signature::MAX_HEADER_BYTES;
 
@@ -30,6 +35,96 @@ const MAX_STRIPE_ID: usize = 255;
 /// What a delivery for an app without a webhook secret is verified against, so that refusing it
 /// costs what refusing a bad signature costs. Its result is never used.
 const DUMMY_SECRET: &[u8] = b"whsec_patron_no_app_has_this_secret_0000000";
+/// How long reading a payment method's billing details at Stripe may take while a delivery
+/// waits (Stripe gives a delivery about 20 s).
+const PAYMENT_METHOD_BUDGET: Duration = Duration::from_secs(10);
+
+/// What Checkout collected for a session, read at Stripe before the event's transaction.
+struct Prefetched {
+    session_id: String,
+    customer_id: String,
+    rule: DetailsRule,
+    collected: Collected,
+}
+
+/// The effect of collected details.
+enum DetailsOutcome {
+    /// Applied, or nothing to apply (why).
+    Done(&'static str),
+    /// The customer changed between the read and the write: roll back, Stripe retries.
+    Retry,
+}
+
+/// An address at `path` (Stripe's shape), if it is an object.
+fn raw_address(value: &Value, path: &[&str]) -> Option<RawAddress> {
+    let a = path.iter().try_fold(value, |v, key| v.get(key))?;
+    a.is_object().then(|| {
+        ["country", "postal_code", "state", "city", "line1", "line2"]
+            .map(|k| a.get(k).and_then(Value::as_str).map(str::to_owned))
+    })
+}
+
+fn log_unparsed(source: &str, violations: &[crate::domain::FieldViolation]) {
+    for v in violations {
+        tracing::warn!(
+            source,
+            field = %v.field,
+            problem = %v.description,
+            "collected detail skipped: it does not parse"
+        );
+    }
+}
+
+/// Applies what was collected to the customer under the session's rule, in `tx`: one write of
+/// the customer (new etag) if a field changes, and the rule's new recorded values.
+async fn apply_collected(
+    tx: &Tx,
+    ns: &Namespace,
+    session_id: &str,
+    customer_id: &str,
+    rule: &DetailsRule,
+    collected: &Collected,
+    created: i64,
+    now: Timestamp,
+) -> Result<DetailsOutcome, StoreError> {
+    let Some(current) = tx.customer_by_id(ns, customer_id).await? else {
+        return Ok(DetailsOutcome::Done("no such customer"));
+    };
+    if !current.is_live() {
+        return Ok(DetailsOutcome::Done("customer deleted"));
+    }
+    let Some(applied) = rule.apply(&current.fields, collected, created) else {
+        return Ok(DetailsOutcome::Done(
+            "collected details older than those applied",
+        ));
+    };
+    let mut note = "collected details change nothing";
+    if let Some(fields) = applied.fields {
+        let updated = Customer {
+            fields,
+            updated_at: now.max(current.updated_at),
+            etag: new_etag(),
+            ..current.clone()
+        };
+        if !tx
+            .update_customer(ns, &updated, &current.etag, &[], &[])
+            .await?
+        {
+            return Ok(DetailsOutcome::Retry);
+        }
+        tracing::info!(
+            customer_id,
+            session_id,
+            "customer details taken from Checkout"
+        );
+        note = "customer details updated from Checkout";
+    }
+    if applied.rule != *rule {
+        tx.set_collected_details(ns, session_id, &applied.rule, now)
+            .await?;
+    }
+    Ok(DetailsOutcome::Done(note))
+}
 
 /// What the HTTP layer answers.
 #[derive(Debug, PartialEq, Eq)]
@@ -126,8 +221,20 @@ impl Webhooks {
             return WebhookOutcome::Rejected("not a Stripe event (no id or type)");
         };
         let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
+        let prefetched = match self
+            .payment_method_details(&ns, &app_id, event_type, &event)
+            .await
+        {
+            Ok(found) => found,
+            Err(why) => {
+                tracing::warn!(event_id, %why, "cannot read the collected details yet; Stripe will retry");
+                return WebhookOutcome::Failed;
+            }
+        };
         match self
-            .process(&ns, &app_id, event_id, event_type, created, &event)
+            .process(
+                &ns, &app_id, event_id, event_type, created, &event, prefetched,
+            )
             .await
         {
             Ok(outcome) => outcome,
@@ -164,6 +271,141 @@ impl Webhooks {
         }
     }
 
+    /// For a `setup_intent.succeeded` of a session that takes collected details: the session,
+    /// its rule and the payment method's `billing_details` (read at Stripe: the event carries
+    /// only the payment method's id). `Err` when Stripe cannot be asked now (the delivery fails
+    /// and Stripe retries); a payment method Stripe does not have, or one the app may not read,
+    /// is logged and skipped.
+    async fn payment_method_details(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        event_type: &str,
+        event: &Value,
+    ) -> Result<Option<Prefetched>, String> {
+        let object = event.pointer("/data/object").unwrap_or(&Value::Null);
+        if event_type != "setup_intent.succeeded"
+            || text(object, &["metadata", "patron_app_id"]) != Some(app_id)
+        {
+            return Ok(None);
+        }
+        let (Some(setup_intent), Some(pm)) = (
+            stripe_id(object, &["id"]),
+            stripe_ref(object, &["payment_method"]),
+        ) else {
+            return Ok(None);
+        };
+        let store = &self.deps.store;
+        let session = store
+            .checkout_session_by_setup_intent(ns, app_id, setup_intent)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((session, rule)) =
+            session.and_then(|s| s.collected_details.clone().map(|rule| (s, rule)))
+        else {
+            return Ok(None);
+        };
+        let key = match steps::app(store, ns, app_id)
+            .await
+            .and_then(|(app, secrets)| steps::api_key(&self.deps, &app, &secrets))
+        {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::warn!(error = %e, app_id, "collected details skipped: no usable API key");
+                return Ok(None);
+            }
+        };
+        let deadline = Instant::now() + PAYMENT_METHOD_BUDGET;
+        let method = match self
+            .deps
+            .payments
+            .retrieve_payment_method(&key, pm, deadline)
+            .await
+        {
+            Ok(method) => method,
+            Err(
+                e @ (PaymentsError::Unavailable(_)
+                | PaymentsError::DeadlineExceeded
+                | PaymentsError::Other(_)),
+            ) => return Err(e.to_string()),
+            Err(e) => {
+                tracing::warn!(error = %e, payment_method = pm, "collected details skipped");
+                return Ok(None);
+            }
+        };
+        let (collected, violations) = Collected::parse(
+            "payment_method.billing_details",
+            method.billing_name.as_deref(),
+            method.billing_address.as_ref(),
+        );
+        log_unparsed("payment_method.billing_details", &violations);
+        Ok(Some(Prefetched {
+            session_id: session.session_id,
+            customer_id: session.customer_id,
+            rule,
+            collected,
+        }))
+    }
+
+    /// For a `customer.updated` whose `previous_attributes` show the address or name changed:
+    /// the Stripe customer's new values, under the rule of the customer's newest session in the
+    /// app that takes them from the Stripe customer.
+    async fn customer_details(
+        tx: &Tx,
+        ns: &Namespace,
+        app_id: &str,
+        event: &Value,
+    ) -> Result<Option<Prefetched>, StoreError> {
+        let object = event.pointer("/data/object").unwrap_or(&Value::Null);
+        let previous = event
+            .pointer("/data/previous_attributes")
+            .unwrap_or(&Value::Null);
+        let (address_changed, name_changed) = (
+            previous.get("address").is_some(),
+            previous.get("name").is_some(),
+        );
+        let Some(stripe_customer) = stripe_id(object, &["id"]) else {
+            return Ok(None);
+        };
+        if !address_changed && !name_changed {
+            return Ok(None);
+        }
+        let Some(entry) = tx
+            .customer_app_by_stripe_customer(ns, app_id, stripe_customer)
+            .await?
+            .filter(|e| e.deleted_at.is_none() && e.stripe_customer_deleted_at.is_none())
+        else {
+            return Ok(None);
+        };
+        let Some(session) = tx
+            .newest_collecting_session(ns, app_id, &entry.customer_id, stripe_customer)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(rule) = session.collected_details else {
+            return Ok(None);
+        };
+        let address = (address_changed && rule.address_from_customer)
+            .then(|| raw_address(object, &["address"]))
+            .flatten();
+        let name = (name_changed && rule.name.is_some())
+            .then(|| text(object, &["name"]))
+            .flatten();
+        if address.is_none() && name.is_none() {
+            return Ok(None);
+        }
+        let (collected, violations) = Collected::parse("customer", name, address.as_ref());
+        log_unparsed("customer", &violations);
+        Ok(Some(Prefetched {
+            session_id: session.session_id,
+            customer_id: entry.customer_id,
+            rule,
+            collected,
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn process(
         &self,
         ns: &Namespace,
@@ -172,6 +414,7 @@ impl Webhooks {
         event_type: &str,
         created: i64,
         event: &Value,
+        prefetched: Option<Prefetched>,
     ) -> Result<WebhookOutcome, StoreError> {
         let store = &self.deps.store;
         let now = self.deps.now();
@@ -192,6 +435,34 @@ impl Webhooks {
             .and_then(|d| d.get("object"))
             .unwrap_or(&Value::Null);
         let ours = text(object, &["metadata", "patron_app_id"]) == Some(app_id);
+        let details = match prefetched {
+            Some(p) => Some(p),
+            None if event_type == "customer.updated" => {
+                Self::customer_details(&tx, ns, app_id, event).await?
+            }
+            None => None,
+        };
+        let details_note = match details {
+            Some(p) => match apply_collected(
+                &tx,
+                ns,
+                &p.session_id,
+                &p.customer_id,
+                &p.rule,
+                &p.collected,
+                created,
+                now,
+            )
+            .await?
+            {
+                DetailsOutcome::Done(note) => Some(note),
+                DetailsOutcome::Retry => {
+                    tracing::warn!(event_id, "customer changed meanwhile; Stripe will retry");
+                    return Ok(WebhookOutcome::Failed);
+                }
+            },
+            None => None,
+        };
         let outcome = match event_type {
             "setup_intent.succeeded" if ours => {
                 let customer_id = text(object, &["metadata", "patron_customer_id"])
@@ -285,7 +556,9 @@ impl Webhooks {
                             "not applied: older than the current default, or not a customer of this app"
                         })
                     }
-                    _ => WebhookOutcome::Accepted("customer without a default payment method"),
+                    _ => WebhookOutcome::Accepted(
+                        details_note.unwrap_or("customer without a default payment method"),
+                    ),
                 }
             }
             "customer.deleted" => match stripe_id(object, &["id"]) {

@@ -10,6 +10,7 @@ use super::query::{Sort, insert, page};
 use super::read::Reader;
 use super::{Store, StoreError, StoreResult, Tx};
 use crate::domain::checkout::{CheckoutSession, SessionStatus, UiMode};
+use crate::domain::collected::DetailsRule;
 use crate::domain::page::Cursor;
 use crate::domain::{Namespace, Timestamp};
 
@@ -25,6 +26,12 @@ fn to_domain(row: cs::Model) -> StoreResult<(CheckoutSession, Option<String>)> {
         serde_json::from_str(&row.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
     let status = SessionStatus::parse(&row.status)
         .ok_or_else(|| corrupt(format!("status {:?}", row.status)))?;
+    let collected_details: Option<DetailsRule> = row
+        .collected_details
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt(format!("collected_details: {e}")))?;
     let session = CheckoutSession {
         session_id: row.session_id,
         app_id: row.app_id,
@@ -46,6 +53,7 @@ fn to_domain(row: cs::Model) -> StoreResult<(CheckoutSession, Option<String>)> {
         expires_at: row.expires_at.map(Timestamp),
         created_at: Timestamp(row.created_at),
         updated_at: Timestamp(row.updated_at),
+        collected_details,
     };
     Ok((session, row.client_secret_ciphertext))
 }
@@ -61,6 +69,11 @@ fn to_row(
             s.session_id
         )))
     })?;
+    let collected_details = s
+        .collected_details
+        .as_ref()
+        .map(|rule| rule_json(&s.session_id, rule))
+        .transpose()?;
     Ok(cs::ActiveModel {
         session_id: Set(s.session_id.clone()),
         namespace: Set(ns.as_str().to_owned()),
@@ -83,6 +96,15 @@ fn to_row(
         expires_at: Set(s.expires_at.map(Timestamp::micros)),
         created_at: Set(s.created_at.micros()),
         updated_at: Set(s.updated_at.micros()),
+        collected_details: Set(collected_details),
+    })
+}
+
+fn rule_json(session_id: &str, rule: &DetailsRule) -> StoreResult<String> {
+    serde_json::to_string(rule).map_err(|e| {
+        StoreError::Db(DbErr::Custom(format!(
+            "checkout session {session_id} collected_details cannot be written: {e}"
+        )))
     })
 }
 
@@ -119,6 +141,41 @@ impl<C: ConnectionTrait> Reader<'_, C> {
             .filter(cs::Column::Namespace.eq(ns.as_str()))
             .filter(cs::Column::SessionId.eq(session_id));
         self.one(select, to_domain).await
+    }
+
+    /// The app's session whose SetupIntent is `setup_intent_id`.
+    pub(super) async fn checkout_session_by_setup_intent(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        setup_intent_id: &str,
+    ) -> StoreResult<Option<CheckoutSession>> {
+        let select = cs::Entity::find()
+            .filter(cs::Column::Namespace.eq(ns.as_str()))
+            .filter(cs::Column::AppId.eq(app_id))
+            .filter(cs::Column::SetupIntentId.eq(setup_intent_id));
+        self.one(select, |row| to_domain(row).map(|(s, _)| s)).await
+    }
+
+    /// The customer's newest session in the app (by created_at) that takes collected details,
+    /// for its Stripe customer.
+    pub(super) async fn newest_collecting_session(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        customer_id: &str,
+        stripe_customer_id: &str,
+    ) -> StoreResult<Option<CheckoutSession>> {
+        use sea_orm::QueryOrder;
+        let select = cs::Entity::find()
+            .filter(cs::Column::Namespace.eq(ns.as_str()))
+            .filter(cs::Column::AppId.eq(app_id))
+            .filter(cs::Column::CustomerId.eq(customer_id))
+            .filter(cs::Column::StripeCustomerId.eq(stripe_customer_id))
+            .filter(cs::Column::CollectedDetails.is_not_null())
+            .order_by_desc(cs::Column::CreatedAt)
+            .order_by_desc(cs::Column::SessionId);
+        self.one(select, |row| to_domain(row).map(|(s, _)| s)).await
     }
 
     /// Up to `limit` sessions, newest first (created_at, then session_id, descending), after
@@ -195,5 +252,29 @@ impl Tx {
     ) -> StoreResult<bool> {
         let of_app = Condition::all().add(cs::Column::AppId.eq(app_id));
         set_status(&self.inner, ns, session_id, of_app, status, at).await
+    }
+}
+
+impl Tx {
+    /// Stores a session's collected-details rule (after an event applied it).
+    pub async fn set_collected_details(
+        &self,
+        ns: &Namespace,
+        session_id: &str,
+        rule: &DetailsRule,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        cs::Entity::update_many()
+            .col_expr(
+                cs::Column::CollectedDetails,
+                Expr::val(rule_json(session_id, rule)?),
+            )
+            .col_expr(cs::Column::UpdatedAt, Expr::val(at.micros()))
+            .filter(cs::Column::Namespace.eq(ns.as_str()))
+            .filter(cs::Column::SessionId.eq(session_id))
+            .exec(&self.inner)
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(())
     }
 }

@@ -161,6 +161,19 @@ reads! {
         ns: &Namespace,
         session_id: &str
     ) -> StoreResult<Option<(CheckoutSession, Option<String>)>>;
+    fn checkout_session_by_setup_intent(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        setup_intent_id: &str
+    ) -> StoreResult<Option<CheckoutSession>>;
+    fn newest_collecting_session(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        customer_id: &str,
+        stripe_customer_id: &str
+    ) -> StoreResult<Option<CheckoutSession>>;
     fn list_checkout_sessions(
         &self,
         ns: &Namespace,

@@ -17,6 +17,7 @@ mod security;
 mod server;
 mod stripe_apps;
 mod stripe_checkout;
+mod stripe_details;
 mod stripe_portal;
 mod stripe_sync;
 mod subjects_events;

@@ -29,6 +29,8 @@ pub struct Model {
     pub expires_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// JSON of the session's `domain::collected::DetailsRule`; NULL: none.
+    pub collected_details: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

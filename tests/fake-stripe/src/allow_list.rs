@@ -1000,3 +1000,150 @@ const ENABLED_EVENTS: &[&str] = &[
     "treasury.received_credit.failed", "treasury.received_credit.succeeded",
     "treasury.received_debit.created",
 ];
+
+/// `GET /v1/customers/search`
+#[rustfmt::skip]
+pub(crate) const CUSTOMER_SEARCH: P = obj(&[
+    f("expand", arr(&STR)),
+    f("limit", INT),
+    f("page", STR),
+    req("query", STR),
+]);
+
+/// `GET /v1/billing_portal/configurations`
+#[rustfmt::skip]
+pub(crate) const BILLING_PORTAL_CONFIGURATION_LIST: P = obj(&[
+    f("active", BOOL),
+    f("ending_before", STR),
+    f("expand", arr(&STR)),
+    f("is_default", BOOL),
+    f("limit", INT),
+    f("starting_after", STR),
+]);
+
+/// `POST /v1/billing_portal/configurations`
+#[rustfmt::skip]
+pub(crate) const BILLING_PORTAL_CONFIGURATION_CREATE: P = obj(&[
+    f("business_profile", obj(&[
+        f("headline", STR.empty()),
+        f("privacy_policy_url", STR),
+        f("terms_of_service_url", STR),
+    ])),
+    f("default_return_url", STR.empty()),
+    f("expand", arr(&STR)),
+    req("features", obj(&[
+        f("customer_update", obj(&[
+            f("allowed_updates", arr(&en(&["address", "email", "name", "phone", "shipping", "tax_id"])).empty()),
+            req("enabled", BOOL),
+        ])),
+        f("invoice_history", obj(&[
+            req("enabled", BOOL),
+        ])),
+        f("payment_method_update", obj(&[
+            req("enabled", BOOL),
+            f("payment_method_configuration", STR.empty()),
+        ])),
+        f("subscription_cancel", obj(&[
+            f("cancellation_reason", obj(&[
+                req("enabled", BOOL),
+                req("options", arr(&en(&["customer_service", "low_quality", "missing_features", "other", "switched_service", "too_complex", "too_expensive", "unused"])).empty()),
+            ])),
+            req("enabled", BOOL),
+            f("mode", en(&["at_period_end", "immediately"])),
+            f("proration_behavior", en(&["always_invoice", "create_prorations", "none"])),
+        ])),
+        f("subscription_update", obj(&[
+            f("billing_cycle_anchor", en(&["now", "unchanged"])),
+            f("default_allowed_updates", arr(&en(&["price", "promotion_code", "quantity"])).empty()),
+            req("enabled", BOOL),
+            f("products", arr(&obj(&[
+                f("adjustable_quantity", obj(&[
+                    req("enabled", BOOL),
+                    f("maximum", INT),
+                    f("minimum", INT),
+                ])),
+                req("prices", arr(&STR)),
+                req("product", STR),
+            ])).empty()),
+            f("proration_behavior", en(&["always_invoice", "create_prorations", "none"])),
+            f("schedule_at_period_end", obj(&[
+                f("conditions", arr(&obj(&[
+                    req("type", en(&["decreasing_item_amount", "shortening_interval"])),
+                ]))),
+            ])),
+            f("trial_update_behavior", en(&["continue_trial", "end_trial"])),
+        ])),
+    ])),
+    f("login_page", obj(&[
+        req("enabled", BOOL),
+    ])),
+    f("metadata", map(&STR)),
+    f("name", STR.empty()),
+]);
+
+/// `GET /v1/billing_portal/configurations/{configuration}`
+#[rustfmt::skip]
+pub(crate) const BILLING_PORTAL_CONFIGURATION_RETRIEVE: P = obj(&[
+    f("expand", arr(&STR)),
+]);
+
+/// `POST /v1/billing_portal/configurations/{configuration}`
+#[rustfmt::skip]
+pub(crate) const BILLING_PORTAL_CONFIGURATION_UPDATE: P = obj(&[
+    f("active", BOOL),
+    f("business_profile", obj(&[
+        f("headline", STR.empty()),
+        f("privacy_policy_url", STR.empty()),
+        f("terms_of_service_url", STR.empty()),
+    ])),
+    f("default_return_url", STR.empty()),
+    f("expand", arr(&STR)),
+    f("features", obj(&[
+        f("customer_update", obj(&[
+            f("allowed_updates", arr(&en(&["address", "email", "name", "phone", "shipping", "tax_id"])).empty()),
+            f("enabled", BOOL),
+        ])),
+        f("invoice_history", obj(&[
+            req("enabled", BOOL),
+        ])),
+        f("payment_method_update", obj(&[
+            req("enabled", BOOL),
+            f("payment_method_configuration", STR.empty()),
+        ])),
+        f("subscription_cancel", obj(&[
+            f("cancellation_reason", obj(&[
+                req("enabled", BOOL),
+                f("options", arr(&en(&["customer_service", "low_quality", "missing_features", "other", "switched_service", "too_complex", "too_expensive", "unused"])).empty()),
+            ])),
+            f("enabled", BOOL),
+            f("mode", en(&["at_period_end", "immediately"])),
+            f("proration_behavior", en(&["always_invoice", "create_prorations", "none"])),
+        ])),
+        f("subscription_update", obj(&[
+            f("billing_cycle_anchor", en(&["now", "unchanged"])),
+            f("default_allowed_updates", arr(&en(&["price", "promotion_code", "quantity"])).empty()),
+            f("enabled", BOOL),
+            f("products", arr(&obj(&[
+                f("adjustable_quantity", obj(&[
+                    req("enabled", BOOL),
+                    f("maximum", INT),
+                    f("minimum", INT),
+                ])),
+                req("prices", arr(&STR)),
+                req("product", STR),
+            ])).empty()),
+            f("proration_behavior", en(&["always_invoice", "create_prorations", "none"])),
+            f("schedule_at_period_end", obj(&[
+                f("conditions", arr(&obj(&[
+                    req("type", en(&["decreasing_item_amount", "shortening_interval"])),
+                ])).empty()),
+            ])),
+            f("trial_update_behavior", en(&["continue_trial", "end_trial"])),
+        ])),
+    ])),
+    f("login_page", obj(&[
+        req("enabled", BOOL),
+    ])),
+    f("metadata", map(&STR).empty()),
+    f("name", STR.empty()),
+]);

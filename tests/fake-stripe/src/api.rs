@@ -18,6 +18,7 @@ use crate::webhook::Event;
 pub(crate) enum Route {
     Account,
     CustomerList,
+    CustomerSearch,
     CustomerCreate,
     CustomerRetrieve(String),
     CustomerUpdate(String),
@@ -36,6 +37,10 @@ pub(crate) enum Route {
     WebhookUpdate(String),
     WebhookDelete(String),
     PortalSessionCreate,
+    PortalConfigurationList,
+    PortalConfigurationCreate,
+    PortalConfigurationRetrieve(String),
+    PortalConfigurationUpdate(String),
 }
 
 impl Route {
@@ -51,6 +56,7 @@ impl Route {
         Some(match (method, segs.as_slice()) {
             ("GET", ["account"]) => Route::Account,
             ("GET", ["customers"]) => Route::CustomerList,
+            ("GET", ["customers", "search"]) => Route::CustomerSearch,
             ("POST", ["customers"]) => Route::CustomerCreate,
             ("GET", ["customers", c]) => Route::CustomerRetrieve(id(c)),
             ("POST", ["customers", c]) => Route::CustomerUpdate(id(c)),
@@ -69,6 +75,14 @@ impl Route {
             ("POST", ["webhook_endpoints", w]) => Route::WebhookUpdate(id(w)),
             ("DELETE", ["webhook_endpoints", w]) => Route::WebhookDelete(id(w)),
             ("POST", ["billing_portal", "sessions"]) => Route::PortalSessionCreate,
+            ("GET", ["billing_portal", "configurations"]) => Route::PortalConfigurationList,
+            ("POST", ["billing_portal", "configurations"]) => Route::PortalConfigurationCreate,
+            ("GET", ["billing_portal", "configurations", c]) => {
+                Route::PortalConfigurationRetrieve(id(c))
+            }
+            ("POST", ["billing_portal", "configurations", c]) => {
+                Route::PortalConfigurationUpdate(id(c))
+            }
             _ => return None,
         })
     }
@@ -78,6 +92,7 @@ impl Route {
         match self {
             Route::Account => &al::ACCOUNT_RETRIEVE,
             Route::CustomerList => &al::CUSTOMER_LIST,
+            Route::CustomerSearch => &al::CUSTOMER_SEARCH,
             Route::CustomerCreate => &al::CUSTOMER_CREATE,
             Route::CustomerRetrieve(_) => &al::CUSTOMER_RETRIEVE,
             Route::CustomerUpdate(_) => &al::CUSTOMER_UPDATE,
@@ -96,6 +111,10 @@ impl Route {
             Route::WebhookUpdate(_) => &al::WEBHOOK_ENDPOINT_UPDATE,
             Route::WebhookDelete(_) => &al::WEBHOOK_ENDPOINT_DELETE,
             Route::PortalSessionCreate => &al::BILLING_PORTAL_SESSION_CREATE,
+            Route::PortalConfigurationList => &al::BILLING_PORTAL_CONFIGURATION_LIST,
+            Route::PortalConfigurationCreate => &al::BILLING_PORTAL_CONFIGURATION_CREATE,
+            Route::PortalConfigurationRetrieve(_) => &al::BILLING_PORTAL_CONFIGURATION_RETRIEVE,
+            Route::PortalConfigurationUpdate(_) => &al::BILLING_PORTAL_CONFIGURATION_UPDATE,
         }
     }
 }
@@ -150,6 +169,7 @@ pub(crate) fn execute(
             objects::account(&ctx.account, created)
         }
         Route::CustomerList => customer_list(state, ctx, p)?,
+        Route::CustomerSearch => customer_search(state, ctx, p)?,
         Route::CustomerCreate => customer_create(state, ctx, p)?,
         Route::CustomerRetrieve(id) => {
             let scope = state.scope_mut(&ctx.account, ctx.livemode);
@@ -301,6 +321,53 @@ pub(crate) fn execute(
             objects::deleted(id, "webhook_endpoint")
         }
         Route::PortalSessionCreate => portal_session_create(state, ctx, p)?,
+        Route::PortalConfigurationList => {
+            let scope = state.scope_mut(&ctx.account, ctx.livemode);
+            let flag = |name: &str| p.get(name).and_then(Value::as_bool);
+            let (active, is_default) = (flag("active"), flag("is_default"));
+            let data: Vec<Value> = scope
+                .portal_configurations
+                .iter()
+                .rev()
+                .filter(|c| active.is_none_or(|a| c["active"] == a))
+                .filter(|c| is_default.is_none_or(|d| c["is_default"] == d))
+                .cloned()
+                .collect();
+            paginate("/v1/billing_portal/configurations", data, p)?
+        }
+        Route::PortalConfigurationCreate => {
+            let scope = state.scope_mut(&ctx.account, ctx.livemode);
+            let id = new_id("bpc_", 24);
+            let mut configuration =
+                objects::portal_configuration(&id, ctx.livemode, now(), false, &json!({}));
+            objects::update_portal_configuration(&mut configuration, p)?;
+            scope.portal_configurations.push(configuration.clone());
+            configuration
+        }
+        Route::PortalConfigurationRetrieve(id) => {
+            let scope = state.scope_mut(&ctx.account, ctx.livemode);
+            find(&scope.portal_configurations, id)
+                .cloned()
+                .ok_or_else(|| ApiError::no_such(404, "configuration", id, "configuration"))?
+        }
+        Route::PortalConfigurationUpdate(id) => {
+            let scope = state.scope_mut(&ctx.account, ctx.livemode);
+            let Some(configuration) = find_mut(&mut scope.portal_configurations, id) else {
+                return Err(ApiError::no_such(404, "configuration", id, "configuration"));
+            };
+            let mut updated = configuration.clone();
+            objects::update_portal_configuration(&mut updated, p)?;
+            if updated["is_default"] == true && updated["active"] == false {
+                return Err(ApiError::param(
+                    None,
+                    "active",
+                    "The default configuration cannot be deactivated.",
+                ));
+            }
+            updated["updated"] = json!(now());
+            *configuration = updated.clone();
+            updated
+        }
     };
     let paths = expand_paths(p);
     if !paths.is_empty() {
@@ -381,6 +448,53 @@ fn customer_list(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Value, ApiEr
 }
 
 /// Checks that a payment method exists and may become `customer`'s default.
+/// `GET /v1/customers/search`: the live customers matching `query`, newest first, in pages of
+/// `limit` (1..=100, default 10) continued by the opaque `page` token of `next_page`.
+fn customer_search(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
+    let query = crate::search::Query::parse(str_param(p, "query").unwrap_or(""))?;
+    let limit = p.get("limit").and_then(Value::as_i64).unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::param(
+            None,
+            "limit",
+            "This value must be greater than or equal to 1 and less than or equal to 100.",
+        ));
+    }
+    let limit = usize::try_from(limit).unwrap_or(10);
+    let start = match str_param(p, "page") {
+        None => 0,
+        Some(page) => page
+            .strip_prefix("page_")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| ApiError::param(None, "page", "Invalid page token."))?,
+    };
+    let scope = state.scope_mut(&ctx.account, ctx.livemode);
+    let hits: Vec<Value> = scope
+        .customers
+        .iter()
+        .rev()
+        .filter(|c| {
+            let id = c.get("id").and_then(Value::as_str).unwrap_or("");
+            scope.customer(id).is_some() && query.matches(c)
+        })
+        .cloned()
+        .collect();
+    let end = (start + limit).min(hits.len());
+    let has_more = end < hits.len();
+    let mut result = json!({
+        "object": "search_result",
+        "data": hits.get(start..end).map(<[Value]>::to_vec).unwrap_or_default(),
+        "has_more": has_more,
+        "next_page": if has_more { json!(format!("page_{end}")) } else { Value::Null },
+        "url": "/v1/customers/search",
+    });
+    // Stripe counts only when asked: `expand[]=total_count`.
+    if expand_paths(p).iter().any(|e| e == "total_count") {
+        result["total_count"] = json!(hits.len());
+    }
+    Ok(result)
+}
+
 fn check_default_payment_method(
     scope: &Scope,
     customer: Option<&str>,
@@ -910,6 +1024,11 @@ fn checkout_create(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Value, Api
         },
         "wallet_options": null
     });
+    if let Some(update) = p.get("customer_update") {
+        scope
+            .session_customer_update
+            .insert(id.clone(), update.clone());
+    }
     scope.checkout_sessions.push(session.clone());
     Ok(session)
 }
@@ -1135,6 +1254,7 @@ fn expandable(object_type: &str) -> &'static [&'static str] {
         ],
         "payment_method" => &["customer"],
         "billing_portal.session" => &["configuration"],
+        "billing_portal.configuration" => &["application"],
         "customer" => &[
             "default_source",
             "invoice_settings.default_payment_method",
@@ -1149,8 +1269,15 @@ fn cannot_expand(path: &str) -> ApiError {
 }
 
 fn expand(scope: &Scope, result: &mut Value, paths: &[String]) -> Result<(), ApiError> {
-    let is_list = result.get("object").and_then(Value::as_str) == Some("list");
+    let is_list = matches!(
+        result.get("object").and_then(Value::as_str),
+        Some("list" | "search_result")
+    );
+    let is_search = result.get("object").and_then(Value::as_str) == Some("search_result");
     for path in paths {
+        if is_search && path == "total_count" {
+            continue;
+        }
         if is_list {
             let Some(inner) = path.strip_prefix("data.") else {
                 return Err(cannot_expand(path));
@@ -1216,13 +1343,99 @@ fn expand_one(
     }
 }
 
+/// What the customer types into Checkout besides the card: the cardholder name and the billing
+/// address (Checkout asks for all of it with `billing_address_collection=required`, else only
+/// the country and postal code).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnteredDetails {
+    /// Name on the card.
+    pub name: Option<String>,
+    /// ISO country code.
+    pub country: Option<String>,
+    /// Postal code.
+    pub postal_code: Option<String>,
+    /// State or region.
+    pub state: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// First line.
+    pub line1: Option<String>,
+    /// Second line.
+    pub line2: Option<String>,
+}
+
+impl EnteredDetails {
+    /// The address Checkout keeps: all of it when the session required a full billing address,
+    /// else the country and postal code only.
+    fn address(&self, full: bool) -> Value {
+        let part = |v: &Option<String>, kept: bool| match v {
+            Some(v) if kept => json!(v),
+            _ => Value::Null,
+        };
+        json!({
+            "city": part(&self.city, full),
+            "country": part(&self.country, true),
+            "line1": part(&self.line1, full),
+            "line2": part(&self.line2, full),
+            "postal_code": part(&self.postal_code, true),
+            "state": part(&self.state, full),
+        })
+    }
+}
+
+/// What Checkout does with what the customer entered: the payment method's `billing_details`
+/// (name, and the address per `billing_address_collection`), and with
+/// `customer_update[address]=auto` / `customer_update[name]=auto` the same on the Stripe
+/// customer, announced by `customer.updated` with `previous_attributes`.
+fn collect_details(
+    scope: &mut Scope,
+    session: &Value,
+    payment_method: &str,
+    entered: &EnteredDetails,
+    account: &str,
+    livemode: bool,
+) -> Option<Event> {
+    let full = session["billing_address_collection"] == "required";
+    let address = entered.address(full);
+    if let Some(pm) = find_mut(&mut scope.payment_methods, payment_method) {
+        pm["billing_details"]["address"] = address.clone();
+        pm["billing_details"]["name"] = entered.name.as_deref().map_or(Value::Null, Value::from);
+    }
+    let session_id = session["id"].as_str().unwrap_or("");
+    let update = scope.session_customer_update.get(session_id).cloned()?;
+    let customer_id = session.get("customer").and_then(Value::as_str)?;
+    let customer = find_mut(&mut scope.customers, customer_id)?;
+    let mut previous = serde_json::Map::new();
+    if update["address"] == "auto" && customer["address"] != address {
+        previous.insert("address".into(), customer["address"].clone());
+        customer["address"] = address;
+    }
+    if update["name"] == "auto"
+        && let Some(name) = &entered.name
+        && customer["name"] != json!(name)
+    {
+        previous.insert("name".into(), customer["name"].clone());
+        customer["name"] = json!(name);
+    }
+    if previous.is_empty() {
+        return None;
+    }
+    let after = customer.clone();
+    Some(
+        Event::new(account, livemode, "customer.updated", after, None)
+            .map_json(|v| v["data"]["previous_attributes"] = Value::Object(previous)),
+    )
+}
+
 /// Completes an open Checkout Session as the customer would, with a payment method: the
 /// session `complete`, its SetupIntent `succeeded`, the payment method attached to the
-/// session's customer. Returns the events Stripe sends.
+/// session's customer, and what the customer `entered` (if given) collected as Checkout does
+/// (see [`collect_details`]). Returns the events Stripe sends.
 pub(crate) fn complete_session(
     state: &mut State,
     session_id: &str,
     payment_method: &str,
+    entered: Option<&EnteredDetails>,
 ) -> Result<Vec<Event>, String> {
     let (account, livemode) = state
         .locate(session_id)
@@ -1269,6 +1482,16 @@ pub(crate) fn complete_session(
                 .unwrap_or(Value::Null)
         });
     let mut events = Vec::new();
+    if let Some(entered) = entered {
+        events.extend(collect_details(
+            scope,
+            &session,
+            payment_method,
+            entered,
+            &account,
+            livemode,
+        ));
+    }
     if let Some(si_id) = session.get("setup_intent").and_then(Value::as_str)
         && let Some(si) = find_mut(&mut scope.setup_intents, si_id)
     {

@@ -37,6 +37,7 @@ pub mod form;
 pub mod http;
 mod objects;
 mod params;
+mod search;
 mod server;
 mod state;
 pub mod webhook;
@@ -48,6 +49,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use crate::api::EnteredDetails;
 pub use crate::http::HttpResponse;
 pub use crate::state::{Fault, RecordedRequest, mask_key};
 pub use crate::webhook::{Delivery, EVENT_API_VERSION, Event, WEBHOOK_USER_AGENT, sign};
@@ -349,23 +351,10 @@ impl FakeStripe {
                 c["is_default"] = Value::Bool(false);
             }
         }
-        let now = objects::now();
-        scope.portal_configurations.push(serde_json::json!({
-            "id": id,
-            "object": "billing_portal.configuration",
-            "active": true,
-            "application": null,
-            "business_profile": {"headline": null, "privacy_policy_url": null, "terms_of_service_url": null},
-            "created": now,
-            "default_return_url": default_return_url,
-            "features": {},
-            "is_default": is_default,
-            "livemode": livemode,
-            "login_page": {"enabled": false, "url": null},
-            "metadata": {},
-            "name": null,
-            "updated": now,
-        }));
+        let mut configuration =
+            objects::portal_configuration(&id, livemode, objects::now(), is_default, &Value::Null);
+        configuration["default_return_url"] = default_return_url.map_or(Value::Null, Value::from);
+        scope.portal_configurations.push(configuration);
         id
     }
 
@@ -467,7 +456,30 @@ impl FakeStripe {
         session_id: &str,
         payment_method_id: &str,
     ) -> Vec<Event> {
-        match api::complete_session(&mut self.shared.lock(), session_id, payment_method_id) {
+        match api::complete_session(&mut self.shared.lock(), session_id, payment_method_id, None) {
+            Ok(events) => events,
+            Err(e) => panic!("fake-stripe: {e}"),
+        }
+    }
+
+    /// Completes an open Checkout Session as [`FakeStripe::complete_checkout_session`] does,
+    /// with what the customer entered besides the card: the payment method gets
+    /// `billing_details` (the name, and the full address with
+    /// `billing_address_collection=required`, else only country and postal code), and with
+    /// `customer_update[address]=auto` (`[name]=auto`) the Stripe customer gets the same. Returns
+    /// the events Stripe emits: `customer.updated` (with `previous_attributes`, when the Stripe
+    /// customer changed), `setup_intent.succeeded`, then `checkout.session.completed`.
+    ///
+    /// # Panics
+    /// As [`FakeStripe::complete_checkout_session`].
+    pub fn complete_checkout_session_with(
+        &self,
+        session_id: &str,
+        payment_method_id: &str,
+        entered: &EnteredDetails,
+    ) -> Vec<Event> {
+        let mut state = self.shared.lock();
+        match api::complete_session(&mut state, session_id, payment_method_id, Some(entered)) {
             Ok(events) => events,
             Err(e) => panic!("fake-stripe: {e}"),
         }

@@ -439,3 +439,139 @@ mod tests {
         assert_eq!(m, json!({}));
     }
 }
+
+/// A Billing customer portal configuration (`bpc_...`) with Stripe's defaults; `features`
+/// given as in the create parameters are merged over them.
+pub(crate) fn portal_configuration(
+    id: &str,
+    livemode: bool,
+    created: i64,
+    is_default: bool,
+    features: &Value,
+) -> Value {
+    let mut configuration = json!({
+        "id": id,
+        "object": "billing_portal.configuration",
+        "active": true,
+        "application": null,
+        "business_profile": {"headline": null, "privacy_policy_url": null, "terms_of_service_url": null},
+        "created": created,
+        "default_return_url": null,
+        "features": {
+            "customer_update": {"allowed_updates": [], "enabled": false},
+            "invoice_history": {"enabled": false},
+            "payment_method_update": {"enabled": false, "payment_method_configuration": null},
+            "subscription_cancel": {
+                "cancellation_reason": {"enabled": false, "options": []},
+                "enabled": false,
+                "mode": "at_period_end",
+                "proration_behavior": "none"
+            },
+            "subscription_update": {
+                "billing_cycle_anchor": null,
+                "default_allowed_updates": [],
+                "enabled": false,
+                "products": [],
+                "proration_behavior": "none",
+                "schedule_at_period_end": {"conditions": []},
+                "trial_update_behavior": "end_trial"
+            }
+        },
+        "is_default": is_default,
+        "livemode": livemode,
+        "login_page": {"enabled": false, "url": null},
+        "metadata": {},
+        "name": null,
+        "updated": created,
+    });
+    merge(&mut configuration["features"], features);
+    configuration
+}
+
+/// Merges create/update parameters into an object: nested hashes merge, `""` clears (an empty
+/// list for list fields, `null` otherwise), anything else replaces.
+fn merge(target: &mut Value, params: &Value) {
+    let Value::Object(params) = params else {
+        return;
+    };
+    for (k, v) in params {
+        let slot = &mut target[k.as_str()];
+        match v {
+            Value::Object(_) if slot.is_object() => merge(slot, v),
+            Value::String(s) if s.is_empty() => {
+                *slot = if slot.is_array() {
+                    json!([])
+                } else {
+                    Value::Null
+                };
+            }
+            _ => *slot = v.clone(),
+        }
+    }
+}
+
+/// Applies `POST /v1/billing_portal/configurations[/{id}]` parameters (already checked against
+/// the allow-list) to a configuration, with Stripe's rules on URLs.
+pub(crate) fn update_portal_configuration(
+    configuration: &mut Value,
+    p: &Value,
+) -> Result<(), crate::error::ApiError> {
+    use crate::error::ApiError;
+    for (param, value) in [
+        ("default_return_url", p.get("default_return_url")),
+        (
+            "business_profile[privacy_policy_url]",
+            p.pointer("/business_profile/privacy_policy_url"),
+        ),
+        (
+            "business_profile[terms_of_service_url]",
+            p.pointer("/business_profile/terms_of_service_url"),
+        ),
+    ] {
+        if let Some(url) = value.and_then(Value::as_str)
+            && !url.is_empty()
+            && !is_valid_url(url)
+        {
+            return Err(ApiError::param(
+                Some("url_invalid"),
+                param,
+                "Not a valid URL",
+            ));
+        }
+    }
+    if let Some(features) = p.get("features") {
+        merge(&mut configuration["features"], features);
+    }
+    if let Some(profile) = p.get("business_profile") {
+        merge(&mut configuration["business_profile"], profile);
+    }
+    for key in ["active", "default_return_url", "name"] {
+        if let Some(v) = p.get(key) {
+            configuration[key] = if v.as_str() == Some("") {
+                Value::Null
+            } else {
+                v.clone()
+            };
+        }
+    }
+    if let Some(enabled) = p.pointer("/login_page/enabled").and_then(Value::as_bool) {
+        let url = if enabled {
+            configuration["login_page"]["url"].as_str().map_or_else(
+                || {
+                    json!(format!(
+                        "https://billing.stripe.com/p/login/test_{}",
+                        random_alnum(24)
+                    ))
+                },
+                |u| json!(u),
+            )
+        } else {
+            Value::Null
+        };
+        configuration["login_page"] = json!({"enabled": enabled, "url": url});
+    }
+    if let Some(m) = p.get("metadata") {
+        update_metadata(&mut configuration["metadata"], m);
+    }
+    Ok(())
+}

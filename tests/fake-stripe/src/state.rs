@@ -118,6 +118,9 @@ pub(crate) struct Scope {
     pub portal_configurations: Vec<Value>,
     /// Billing customer portal sessions (`bps_...`).
     pub portal_sessions: Vec<Value>,
+    /// The `customer_update` parameter of each Checkout Session that had one, by session id
+    /// (Stripe keeps it but does not return it).
+    pub session_customer_update: std::collections::HashMap<String, Value>,
 }
 
 /// Finds an object by id in a list.
