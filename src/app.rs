@@ -414,6 +414,10 @@ impl Application {
             reporter.clone(),
             shutdown_rx.clone(),
         )));
+        background.push(tokio::spawn(refresh_webhook_endpoints(
+            services.apps.clone(),
+            shutdown_rx.clone(),
+        )));
         background.push(tokio::spawn(purge_idempotency_records(
             store.clone(),
             clock,
@@ -574,6 +578,22 @@ async fn watch_api_keys(
                 refused = Some(failure);
             }
         }
+    }
+}
+
+/// How long the start-up refresh of webhook endpoints may run in all.
+const WEBHOOK_REFRESH_AT_START: Duration = Duration::from_secs(120);
+
+/// Once at start, in the background: webhook endpoints registered before patron subscribed to
+/// more event types gain them (see `Apps::refresh_webhook_endpoints`); stops at shutdown.
+async fn refresh_webhook_endpoints(
+    apps: crate::service::Apps,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let deadline = tokio::time::Instant::now() + WEBHOOK_REFRESH_AT_START;
+    tokio::select! {
+        _ = apps.refresh_webhook_endpoints(deadline) => {}
+        _ = shutdown.wait_for(|stopped| *stopped) => {}
     }
 }
 

@@ -4,11 +4,13 @@
 //! - `main.rs`: CLI (`serve`, `migrate`, `version`), configuration, logging, signals.
 //! - [`config`]: one `Settings` struct: defaults -> TOML file -> environment -> flags; validated.
 //! - [`app`]: builds the running server (database, the use cases over one `service::Deps` with
-//!   the injected clock, gRPC with reflection and health, HTTP, background jobs) and shuts it
+//!   the injected clock, gRPC with reflection and health, HTTP, background jobs: database watch, idempotency purge, the start-up refresh of webhook endpoints) and shuts it
 //!   down gracefully.
 //! - [`domain`]: types and rules, parsed once at the edge into typed values: values (names,
-//!   identifiers, metadata), customers, apps, checkout options and sessions, subjects, usage
-//!   events, ISO codes, one `page::Page<T>` with its tokens, errors, and the `clock`.
+//!   identifiers, metadata), customers, apps, checkout options and sessions, the rule by which
+//!   details collected in Checkout flow back to a customer (`collected`), portal sessions,
+//!   subjects, usage events, ISO codes, one `page::Page<T>` with its tokens, errors, and the
+//!   `clock`.
 //! - [`service`]: use cases (customers, apps, customer apps, checkout, webhooks, subjects,
 //!   events); each owns its transaction, idempotency and rules, and gets the same `Deps` (store,
 //!   payments, cipher, clock, public URL). Steps several use cases share live in
@@ -33,9 +35,11 @@
 //!   (`app` builds the system clock; storage stamps only times it is given).
 //! - Every row has a namespace; every statement filters by it (reads, and updates and deletes by
 //!   id too) and every uniqueness rule is per namespace. The namespace comes from the caller's
-//!   credentials (the interceptor), never from a request field. Two statements are global by
+//!   credentials (the interceptor), never from a request field. Three statements are global by
 //!   design: the webhook's lookup of the app by the id in its URL (all that follows uses that
-//!   app's namespace) and the retention purge of old idempotency records.
+//!   app's namespace), the retention purge of old idempotency records, and the start-up listing
+//!   of apps whose webhook endpoints lack event types (each app's update then uses its
+//!   namespace).
 //! - Attribution identifiers (customer keys and subject keys) belong to at most one live customer
 //!   per namespace: a partial unique index on the open intervals of `attribution_identifiers`
 //!   enforces it; code only checks first to name the holder in the error.

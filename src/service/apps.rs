@@ -81,10 +81,73 @@ fn list_fingerprint(show_deleted: bool) -> String {
     page::fingerprint(&["apps", if show_deleted { "deleted" } else { "live" }])
 }
 
+/// Most apps the start-up refresh of webhook endpoints looks at.
+const START_REFRESH_MAX_APPS: u64 = 1000;
+/// How long one endpoint update at Stripe may take during the start-up refresh.
+const START_REFRESH_PER_APP: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Apps {
     /// Use cases over `deps`.
     pub fn new(deps: Deps) -> Self {
         Self { deps }
+    }
+
+    /// At server start: subscribes the webhook endpoints registered with other event types than
+    /// patron's current ones (before a type was added) to the current types, one app after the
+    /// other, at most [`START_REFRESH_MAX_APPS`] apps and until `deadline`. Unauthorized apps
+    /// wait for their key's rotation (the next use refreshes them). Failures are logged, never
+    /// fatal; returns how many endpoints were updated.
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_webhook_endpoints(&self, deadline: Instant) -> usize {
+        let wanted = steps::webhook_events();
+        let apps = match self
+            .deps
+            .store
+            .apps_with_stale_webhook_events(&wanted, START_REFRESH_MAX_APPS)
+            .await
+        {
+            Ok(apps) => apps,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the apps whose webhook endpoints need new event types");
+                return 0;
+            }
+        };
+        let mut updated = 0;
+        for (ns, app, secrets) in apps {
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(
+                    "start-up refresh of webhook endpoints ran out of time; the next use of each app continues it"
+                );
+                break;
+            }
+            let Some(endpoint) = app.webhook_endpoint_id.as_deref() else {
+                continue;
+            };
+            if app.status == AppStatus::Unauthorized {
+                continue;
+            }
+            let key = match steps::api_key(&self.deps, &app, &secrets) {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::warn!(error = %e, app_id = %app.id, "cannot read the app's key");
+                    continue;
+                }
+            };
+            let until = deadline.min(now + START_REFRESH_PER_APP);
+            if steps::refresh_webhook_endpoint(&self.deps, &ns, &app.id, endpoint, &key, until)
+                .await
+            {
+                updated += 1;
+            }
+        }
+        if updated > 0 {
+            tracing::info!(
+                updated,
+                "webhook endpoints subscribed to the current event types"
+            );
+        }
+        updated
     }
 
     /// Installs a Stripe account as an app.

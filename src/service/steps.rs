@@ -174,38 +174,52 @@ fn refresh_webhook_events(deps: &Deps, ns: &Namespace, app: &App, key: &StripeAp
     };
     let (deps, ns, app_id, key) = (deps.clone(), ns.clone(), app.id.clone(), key.clone());
     tokio::spawn(async move {
-        let wanted = webhook_events();
-        match deps.store.app_webhook_events(&ns, &app_id).await {
-            Ok(Some(current)) if current == wanted => return,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, app_id, "cannot read the webhook endpoint's event types");
-                return;
-            }
-        }
         let deadline = Instant::now() + WEBHOOK_REFRESH_BUDGET;
-        if let Err(e) = deps
-            .payments
-            .update_webhook_endpoint_events(&key, &endpoint, deadline)
-            .await
-        {
-            tracing::warn!(error = %e, app_id, "cannot update the webhook endpoint's event types");
-            return;
+        let _ = refresh_webhook_endpoint(&deps, &ns, &app_id, &endpoint, &key, deadline).await;
+    });
+}
+
+/// Subscribes the app's webhook endpoint to the current event types at Stripe and records them,
+/// unless they are recorded already. Failures are logged (the next use of the app, or the next
+/// start, tries again); returns whether the endpoint was updated.
+pub(super) async fn refresh_webhook_endpoint(
+    deps: &Deps,
+    ns: &Namespace,
+    app_id: &str,
+    endpoint: &str,
+    key: &StripeApiKey,
+    deadline: Instant,
+) -> bool {
+    let wanted = webhook_events();
+    match deps.store.app_webhook_events(ns, app_id).await {
+        Ok(Some(current)) if current == wanted => return false,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, app_id, "cannot read the webhook endpoint's event types");
+            return false;
         }
-        match deps
-            .store
-            .set_app_webhook_events(&ns, &app_id, &wanted)
-            .await
-        {
-            Ok(()) => tracing::info!(
+    }
+    if let Err(e) = deps
+        .payments
+        .update_webhook_endpoint_events(key, endpoint, deadline)
+        .await
+    {
+        tracing::warn!(error = %e, app_id, "cannot update the webhook endpoint's event types");
+        return false;
+    }
+    match deps.store.set_app_webhook_events(ns, app_id, &wanted).await {
+        Ok(()) => {
+            tracing::info!(
                 app_id,
                 "webhook endpoint subscribed to the current event types"
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, app_id, "cannot record the webhook endpoint's event types")
-            }
+            );
+            true
         }
-    });
+        Err(e) => {
+            tracing::warn!(error = %e, app_id, "cannot record the webhook endpoint's event types");
+            false
+        }
+    }
 }
 
 /// The stored ciphertext of `app`'s key if that key is (still) `key`.

@@ -170,6 +170,39 @@ impl<C: ConnectionTrait> Reader<'_, C> {
 }
 
 impl Store {
+    /// Up to `limit` live apps, of every namespace, that have a webhook endpoint whose recorded
+    /// event types are not `wanted` (or were never recorded), oldest first, with their
+    /// namespaces and secrets. A global statement by design (the start-up refresh of endpoints
+    /// registered before patron subscribed to more event types); each app's own updates that
+    /// follow filter by its namespace.
+    pub async fn apps_with_stale_webhook_events(
+        &self,
+        wanted: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<(Namespace, App, AppSecrets)>> {
+        use sea_orm::{Condition, QueryOrder, QuerySelect};
+        let rows = app::Entity::find()
+            .filter(app::Column::DeletedAt.is_null())
+            .filter(app::Column::WebhookEndpointId.is_not_null())
+            .filter(
+                Condition::any()
+                    .add(app::Column::WebhookEvents.is_null())
+                    .add(app::Column::WebhookEvents.ne(wanted)),
+            )
+            .order_by_asc(app::Column::CreatedAt)
+            .order_by_asc(app::Column::Id)
+            .limit(limit)
+            .all(&self.reader)
+            .await
+            .map_err(StoreError::from_db)?;
+        rows.into_iter()
+            .map(|row| {
+                let ns = Namespace::new(row.namespace.clone());
+                to_domain(row).map(|(app, secrets)| (ns, app, secrets))
+            })
+            .collect()
+    }
+
     /// Sets the status of the live app with this id while its API key is still the one stored
     /// as `key_ciphertext` (each encryption has its own nonce, so a rotated key never matches).
     /// Whether it was written (false: deleted, unknown or the key changed).

@@ -211,6 +211,19 @@ impl TestApp {
         }
     }
 
+    /// Stops the server gracefully (bounded), keeping its database and the Stripe double: a
+    /// test may then start another server on them (an embedded SQLite file serves one at a
+    /// time).
+    pub async fn stop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(std::time::Duration::from_secs(10), server)
+                .await
+                .expect("the server stops within 10 s")
+                .expect("server task");
+        }
+    }
+
     /// A new channel to the server (one per concurrent client).
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.grpc_addr))

@@ -479,6 +479,127 @@ async fn changes_through_stripes_api_emit_the_events_patron_applies(app: TestApp
     );
 }
 
+/// The key-encryption key both servers of the start-up test share (32 bytes, base64).
+const SHARED_KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+fn shared_kek(settings: &mut patron::config::Settings) {
+    settings.secret_key = patron::config::SecretKeySource::Inline(SHARED_KEK.into());
+}
+
+/// Whether `cond` holds within 10 s, checked every 20 ms.
+async fn within_10s(mut cond: impl AsyncFnMut() -> bool) -> bool {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            tick.tick().await;
+            if cond().await {
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+async fn endpoints_registered_before_gain_the_new_event_types_at_start(mut app: TestApp) {
+    let installed = install(&app).await;
+    let endpoint = app.stripe.webhook_endpoints().pop().expect("endpoint");
+    // A second app whose endpoint is gone at Stripe: its update fails, which is logged and
+    // stops nothing.
+    app.stripe
+        .add_account("sk_test_51PatronOtherAcct0000", "acct_1PatronOther");
+    let other = app
+        .apps
+        .clone()
+        .install_stripe_app(pb::InstallStripeAppRequest {
+            api_key: "sk_test_51PatronOtherAcct0000".into(),
+            make_default: false,
+            ..Default::default()
+        })
+        .await
+        .expect("install the other app")
+        .into_inner();
+    let gone = app
+        .stripe
+        .webhook_endpoints()
+        .into_iter()
+        .find(|w| w.account_id == "acct_1PatronOther")
+        .expect("other endpoint");
+    let path = format!("/v1/webhook_endpoints/{}", gone.id);
+    let status = fake_stripe::http::send(
+        "DELETE",
+        &format!("http://{}{path}", app.stripe.addr()),
+        &[("Authorization", "Bearer sk_test_51PatronOtherAcct0000")],
+        "",
+    )
+    .await
+    .expect("delete at Stripe")
+    .status;
+    assert_eq!(status, 200);
+    // Both as registered by a patron that did not subscribe to changes made in Stripe.
+    let old = ["setup_intent.succeeded", "checkout.session.completed"];
+    app.stripe.set_webhook_endpoint_events(&endpoint.id, &old);
+    app.execute("UPDATE apps SET webhook_events = NULL").await;
+    app.stripe.clear_requests();
+
+    // A new server on the same database (a restart after an upgrade), without any call.
+    app.stop().await;
+    let mut settings = patron::config::Settings::for_tests(app.database_url.clone());
+    settings.stripe_api_base = app.stripe.base_url();
+    shared_kek(&mut settings);
+    settings.public_url = Some(app.public_url.clone());
+    let listeners = patron::app::Listeners::bind(&settings).await.expect("bind");
+    let restarted = patron::app::Application::start(
+        settings,
+        listeners,
+        std::sync::Arc::new(patron::domain::clock::SystemClock),
+    )
+    .await
+    .expect("the server starts although one endpoint cannot be updated");
+    let stop = restarted.shutdown_handle();
+    let running = tokio::spawn(restarted.run_until_stopped());
+
+    let query = |id: String| {
+        let app = &app;
+        async move {
+            app.query(&format!(
+                "SELECT webhook_events FROM apps WHERE id = '{id}'"
+            ))
+            .await[0][0]
+                .clone()
+        }
+    };
+    assert!(
+        within_10s(async || query(installed.id.clone()).await.is_some()).await,
+        "the start-up job did not record the new event types"
+    );
+    let current = app.stripe.webhook_endpoint(&endpoint.id).expect("endpoint");
+    for t in patron::payments::WEBHOOK_EVENTS {
+        assert!(current.receives(t), "{t}");
+    }
+    assert_eq!(
+        app.stripe
+            .requests_to("POST", &format!("/v1/webhook_endpoints/{}", endpoint.id))
+            .len(),
+        1
+    );
+    assert!(
+        within_10s(async || !app.stripe.requests_to("POST", &path).is_empty()).await,
+        "the other endpoint was not tried"
+    );
+    assert_eq!(
+        query(other.id.clone()).await,
+        None,
+        "a failed update records nothing"
+    );
+    stop.shutdown();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), running).await;
+}
+
+on_both_databases!(
+    with_settings(shared_kek): endpoints_registered_before_gain_the_new_event_types_at_start
+);
+
 on_both_databases!(
     the_default_card_changed_at_stripe_is_reflected,
     another_apps_deliveries_change_nothing,
