@@ -4,8 +4,8 @@
 //! - `main.rs`: CLI (`serve`, `migrate`, `version`), configuration, logging, signals.
 //! - [`config`]: one `Settings` struct: defaults -> TOML file -> environment -> flags; validated.
 //! - [`app`]: builds the running server (database, the use cases over one `service::Deps` with
-//!   the injected clock, gRPC with reflection and health, HTTP, background jobs: database watch, idempotency purge, the start-up refresh of webhook endpoints) and shuts it
-//!   down gracefully.
+//!   the injected clock, gRPC with reflection and health, HTTP, background jobs: database watch,
+//!   idempotency purge, the start-up refresh of webhook endpoints) and shuts it down gracefully.
 //! - [`domain`]: types and rules, parsed once at the edge into typed values: values (names,
 //!   identifiers, metadata), customers, apps, checkout options and sessions, the rule by which
 //!   details collected in Checkout flow back to a customer (`collected`), portal sessions,
