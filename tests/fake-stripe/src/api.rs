@@ -1536,6 +1536,69 @@ pub(crate) fn complete_session(
     Ok(events)
 }
 
+/// The session id of the fake's own control URL `POST /_fake/checkout/sessions/{id}/complete`
+/// (not a Stripe endpoint: the standalone binary's stand-in for a customer completing Checkout).
+pub(crate) fn control_complete_path<'a>(method: &str, path: &'a str) -> Option<&'a str> {
+    let id = path
+        .strip_prefix("/_fake/checkout/sessions/")?
+        .strip_suffix("/complete")?;
+    (method == "POST" && !id.is_empty() && !id.contains('/')).then_some(id)
+}
+
+/// `POST /_fake/checkout/sessions/{id}/complete` with the key of the session's account: a new
+/// card (or `payment_method`, one of the account's) completes the session with what the
+/// customer typed (`name`, `address[country]`, `address[postal_code]`, `address[state]`,
+/// `address[city]`, `address[line1]`, `address[line2]`), as
+/// [`crate::FakeStripe::complete_checkout_session_with`] does. Answers the payment method id
+/// and the events emitted (the standalone binary delivers them to the webhook endpoints).
+pub(crate) fn control_complete(
+    state: &mut State,
+    account: &str,
+    livemode: bool,
+    session_id: &str,
+    p: &Value,
+) -> Result<Value, ApiError> {
+    let known = ["name", "address", "payment_method"];
+    if let Some(unknown) = p
+        .as_object()
+        .and_then(|o| o.keys().find(|k| !known.contains(&k.as_str())))
+    {
+        return Err(ApiError::unknown_param(unknown));
+    }
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    let address = |part: &str| text(p.pointer(&format!("/address/{part}")));
+    let entered = EnteredDetails {
+        name: text(p.get("name")),
+        country: address("country"),
+        postal_code: address("postal_code"),
+        state: address("state"),
+        city: address("city"),
+        line1: address("line1"),
+        line2: address("line2"),
+    };
+    let scope = state.scope_mut(account, livemode);
+    let session = find(&scope.checkout_sessions, session_id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such(404, "checkout.session", session_id, "session"))?;
+    let customer = session.get("customer").and_then(Value::as_str);
+    let payment_method = match text(p.get("payment_method")) {
+        Some(pm) => pm,
+        None => {
+            let pm = new_id("pm_", 24);
+            scope
+                .payment_methods
+                .push(objects::payment_method(&pm, livemode, now(), customer));
+            pm
+        }
+    };
+    let events = complete_session(state, session_id, &payment_method, Some(&entered))
+        .map_err(ApiError::invalid)?;
+    Ok(json!({
+        "payment_method": payment_method,
+        "events": events.iter().map(|e| e.json().clone()).collect::<Vec<_>>(),
+    }))
+}
+
 /// Expires an open Checkout Session as Stripe does when `expires_at` passes; returns the
 /// `checkout.session.expired` event.
 pub(crate) fn expire_session(state: &mut State, session_id: &str) -> Result<Event, String> {

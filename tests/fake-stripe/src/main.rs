@@ -23,13 +23,20 @@ const USAGE: &str =
   --require-version  answer 400 to requests whose Stripe-Version differs
   --portal-configuration
                      give every --key account a default customer portal configuration
-                     (without it, portal sessions need `configuration`, as on a fresh account)";
+                     (without it, portal sessions need `configuration`, as on a fresh account)
+  --deliver          deliver every event the fake emits (API changes, completed sessions) to the
+                     webhook endpoints registered for its account, signed, as Stripe does
+
+Besides Stripe's API it serves POST /_fake/checkout/sessions/{id}/complete (with the session
+account's key; form: name, address[country|postal_code|state|city|line1|line2], payment_method
+optional): the customer completes Checkout with a new card and what they typed.";
 
 struct Args {
     addr: SocketAddr,
     keys: Vec<(String, String)>,
     required_version: Option<String>,
     portal_configuration: bool,
+    deliver: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -38,6 +45,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         keys: Vec::new(),
         required_version: None,
         portal_configuration: false,
+        deliver: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -75,6 +83,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--require-version" => parsed.required_version = Some(value()?),
             "--portal-configuration" => parsed.portal_configuration = true,
+            "--deliver" => parsed.deliver = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -111,6 +120,7 @@ async fn main() -> ExitCode {
     println!("{}", fake.base_url());
 
     let mut logged = 0;
+    let mut delivered = 0;
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
     let shutdown = async {
         tokio::select! {
@@ -135,6 +145,15 @@ async fn main() -> ExitCode {
                     );
                 }
                 logged = requests.len();
+                if args.deliver {
+                    let events = fake.events();
+                    for event in events.iter().skip(delivered) {
+                        for d in fake.deliver_to_endpoints(event).await {
+                            eprintln!("{} {} -> {} {}", event.event_type(), d.url, d.status, d.body);
+                        }
+                    }
+                    delivered = events.len();
+                }
             }
         }
     }

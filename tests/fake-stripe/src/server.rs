@@ -526,6 +526,20 @@ fn authorize_and_run(
         });
     }
 
+    if let Some(session_id) = crate::api::control_complete_path(&incoming.method, &incoming.path) {
+        let raw = incoming
+            .params
+            .as_ref()
+            .map_err(|e| ApiError::invalid(&e.message))?;
+        let livemode = key_livemode(&key);
+        let body = crate::api::control_complete(state, &info.account, livemode, session_id, raw)?;
+        return Ok(Outcome {
+            status: 200,
+            body: body.to_string(),
+            headers: Vec::new(),
+            replayed: false,
+        });
+    }
     let Some(route) = Route::parse(&incoming.method, &incoming.path) else {
         return Err(ApiError::unrecognized_url(&incoming.method, &incoming.path));
     };

@@ -389,3 +389,52 @@ async fn checkout_collects_the_billing_details_as_asked() {
     );
     assert_eq!(fake.customer(&customer).unwrap()["address"], *address);
 }
+
+#[tokio::test]
+async fn the_control_url_completes_a_session_as_a_customer_would() {
+    let fake = fake().await;
+    let customer = fake.create_customer(KEY, Some("Jane"), None);
+    let session = setup_session(
+        &fake,
+        &customer,
+        "&billing_address_collection=required&customer_update[address]=auto",
+    )
+    .await;
+    let path = format!("/_fake/checkout/sessions/{session}/complete");
+    let r = call(&fake, "POST", &path, "colour=red").await;
+    error(&r, 400, Some("parameter_unknown"), Some("colour"));
+    let r = call(
+        &fake,
+        "POST",
+        &path,
+        "name=Ada&address[country]=DE&address[postal_code]=10115&address[line1]=Main%201",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    let card = answer["payment_method"].as_str().unwrap();
+    let types: Vec<&str> = answer["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "customer.updated",
+            "setup_intent.succeeded",
+            "checkout.session.completed"
+        ]
+    );
+    let pm = fake.payment_method(card).unwrap();
+    assert_eq!(pm["customer"], json!(customer));
+    assert_eq!(pm["billing_details"]["address"]["line1"], "Main 1");
+    assert_eq!(
+        fake.checkout_session(&session).unwrap()["status"],
+        "complete"
+    );
+    // Completed sessions cannot be completed again.
+    let r = call(&fake, "POST", &path, "").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
