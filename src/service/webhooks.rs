@@ -80,13 +80,17 @@ fn log_unparsed(source: &str, violations: &[crate::domain::FieldViolation]) {
 async fn apply_collected(
     tx: &Tx,
     ns: &Namespace,
-    session_id: &str,
-    customer_id: &str,
-    rule: &DetailsRule,
-    collected: &Collected,
+    details: &Prefetched,
     created: i64,
     now: Timestamp,
 ) -> Result<DetailsOutcome, StoreError> {
+    let Prefetched {
+        session_id,
+        customer_id,
+        rule,
+        collected,
+    } = details;
+    let (session_id, customer_id) = (session_id.as_str(), customer_id.as_str());
     let Some(current) = tx.customer_by_id(ns, customer_id).await? else {
         return Ok(DetailsOutcome::Done("no such customer"));
     };
@@ -443,18 +447,7 @@ impl Webhooks {
             None => None,
         };
         let details_note = match details {
-            Some(p) => match apply_collected(
-                &tx,
-                ns,
-                &p.session_id,
-                &p.customer_id,
-                &p.rule,
-                &p.collected,
-                created,
-                now,
-            )
-            .await?
-            {
+            Some(p) => match apply_collected(&tx, ns, &p, created, now).await? {
                 DetailsOutcome::Done(note) => Some(note),
                 DetailsOutcome::Retry => {
                     tracing::warn!(event_id, "customer changed meanwhile; Stripe will retry");
