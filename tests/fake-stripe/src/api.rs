@@ -385,9 +385,8 @@ fn without_secret(endpoint: &Value) -> Value {
     out
 }
 
-/// A list page: `limit` (1..=100, default 10) and `starting_after` / `ending_before` cursors
-/// over `data`, which is newest first.
-fn paginate(url: &str, data: Vec<Value>, p: &Value) -> Result<Value, ApiError> {
+/// A page's `limit`: 1..=100, default 10.
+fn page_limit(p: &Value) -> Result<usize, ApiError> {
     let limit = p.get("limit").and_then(Value::as_i64).unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::param(
@@ -396,7 +395,13 @@ fn paginate(url: &str, data: Vec<Value>, p: &Value) -> Result<Value, ApiError> {
             "This value must be greater than or equal to 1 and less than or equal to 100.",
         ));
     }
-    let limit = usize::try_from(limit).unwrap_or(10);
+    Ok(usize::try_from(limit).unwrap_or(10))
+}
+
+/// A list page: `limit` (1..=100, default 10) and `starting_after` / `ending_before` cursors
+/// over `data`, which is newest first.
+fn paginate(url: &str, data: Vec<Value>, p: &Value) -> Result<Value, ApiError> {
+    let limit = page_limit(p)?;
     let position = |cursor: &str, param: &str| {
         data.iter()
             .position(|o| o.get("id").and_then(Value::as_str) == Some(cursor))
@@ -452,15 +457,7 @@ fn customer_list(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Value, ApiEr
 /// `limit` (1..=100, default 10) continued by the opaque `page` token of `next_page`.
 fn customer_search(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Value, ApiError> {
     let query = crate::search::Query::parse(str_param(p, "query").unwrap_or(""))?;
-    let limit = p.get("limit").and_then(Value::as_i64).unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::param(
-            None,
-            "limit",
-            "This value must be greater than or equal to 1 and less than or equal to 100.",
-        ));
-    }
-    let limit = usize::try_from(limit).unwrap_or(10);
+    let limit = page_limit(p)?;
     let start = match str_param(p, "page") {
         None => 0,
         Some(page) => page

@@ -1,38 +1,9 @@
 //! `POST /v1/billing_portal/sessions` over HTTP: strict parameters, the customer and the
 //! configuration must exist, and Stripe's error when the account has no default configuration.
 
-use fake_stripe::FakeStripe;
-use fake_stripe::http::{self, HttpResponse};
-use serde_json::Value;
+mod common;
 
-const KEY: &str = "sk_test_51FakeKeyAbcd1234";
-const ACCOUNT: &str = "acct_1FakeAccount";
-
-async fn fake() -> FakeStripe {
-    let fake = FakeStripe::start().await;
-    fake.add_account(KEY, ACCOUNT);
-    fake
-}
-
-async fn post(fake: &FakeStripe, path: &str, body: &str) -> HttpResponse {
-    let url = format!("{}{}", fake.base_url(), path.trim_start_matches('/'));
-    let auth = format!("Bearer {KEY}");
-    let headers = [
-        ("Stripe-Version", "2026-09-30.endive"),
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/x-www-form-urlencoded"),
-    ];
-    http::send("POST", &url, &headers, body).await.unwrap()
-}
-
-fn error(r: &HttpResponse, status: u16, code: Option<&str>, param: Option<&str>) -> Value {
-    assert_eq!(r.status, status, "{}", r.body);
-    let err = r.json()["error"].clone();
-    assert_eq!(err["type"], "invalid_request_error", "{}", r.body);
-    assert_eq!(err["code"].as_str(), code, "{}", r.body);
-    assert_eq!(err["param"].as_str(), param, "{}", r.body);
-    err
-}
+use common::{KEY, error, fake, post};
 
 #[tokio::test]
 async fn without_a_default_configuration_stripe_says_so() {

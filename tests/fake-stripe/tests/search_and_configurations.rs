@@ -1,45 +1,15 @@
 //! `GET /v1/customers/search` (Stripe's query language subset, `search_result` pages) and the
 //! Billing portal configuration endpoints, as strict as Stripe's parameter tables.
 
+mod common;
+
+use common::{KEY, call, error, fake};
 use fake_stripe::FakeStripe;
-use fake_stripe::http::{self, HttpResponse};
+use fake_stripe::http::HttpResponse;
 use serde_json::{Value, json};
-
-const KEY: &str = "sk_test_51FakeKeySearch1234";
-const ACCOUNT: &str = "acct_1FakeSearchAccount";
-
-async fn fake() -> FakeStripe {
-    let fake = FakeStripe::start().await;
-    fake.add_account(KEY, ACCOUNT);
-    fake
-}
-
-async fn call(fake: &FakeStripe, method: &str, path_and_query: &str, body: &str) -> HttpResponse {
-    let url = format!(
-        "{}{}",
-        fake.base_url(),
-        path_and_query.trim_start_matches('/')
-    );
-    let auth = format!("Bearer {KEY}");
-    let headers = [
-        ("Stripe-Version", "2026-09-30.endive"),
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/x-www-form-urlencoded"),
-    ];
-    http::send(method, &url, &headers, body).await.unwrap()
-}
 
 async fn search(fake: &FakeStripe, query: &str) -> HttpResponse {
     call(fake, "GET", &format!("/v1/customers/search?{query}"), "").await
-}
-
-fn error(r: &HttpResponse, status: u16, code: Option<&str>, param: Option<&str>) -> Value {
-    assert_eq!(r.status, status, "{}", r.body);
-    let err = r.json()["error"].clone();
-    assert_eq!(err["type"], "invalid_request_error", "{}", r.body);
-    assert_eq!(err["code"].as_str(), code, "{}", r.body);
-    assert_eq!(err["param"].as_str(), param, "{}", r.body);
-    err
 }
 
 fn ids(r: &HttpResponse) -> Vec<String> {
