@@ -1102,6 +1102,13 @@ fn portal_session_create(state: &mut State, ctx: &Ctx, p: &Value) -> Result<Valu
                 ))
             })?,
     };
+    if configuration["active"] == false {
+        return Err(ApiError::param(
+            None,
+            "configuration",
+            "You can't create a portal session with an inactive configuration.",
+        ));
+    }
     if let Some(url) = str_param(p, "return_url")
         && !is_valid_url(url)
     {

@@ -215,6 +215,11 @@ async fn portal_configurations_are_created_listed_read_and_updated() {
     )
     .await;
     assert_eq!(ids(&r), [default.clone()]);
+    // An inactive configuration serves no portal session.
+    let customer = fake.create_customer(KEY, Some("Jane"), None);
+    let session = format!("customer={customer}&configuration={id}");
+    let r = call(&fake, "POST", "/v1/billing_portal/sessions", &session).await;
+    error(&r, 400, None, Some("configuration"));
     // The default configuration cannot be deactivated.
     let r = call(
         &fake,
