@@ -45,8 +45,9 @@ pub struct Collected {
 pub type RawAddress = [Option<String>; 6];
 
 impl Collected {
-    /// Parses what Stripe sent. A part that does not parse is left out and reported (the
-    /// caller logs it): a collected address without a valid country is no address.
+    /// Parses what Stripe sent. A value that does not parse is left out whole and reported (the
+    /// caller logs it): an address with any part that does not parse, or without a country, is
+    /// no address.
     pub fn parse(
         source: &str,
         name: Option<&str>,
@@ -63,6 +64,7 @@ impl Collected {
             },
             None => None,
         };
+        let before = violations.len();
         let address = address.and_then(|raw| {
             let [country, postal_code, state, city, line1, line2] = raw;
             let path = |part: &str| format!("{source}.address.{part}");
@@ -97,6 +99,7 @@ impl Collected {
                 }
             }
         });
+        let address = address.filter(|_| violations.len() == before);
         (Self { name, address }, violations)
     }
 }
@@ -297,5 +300,15 @@ mod tests {
         assert_eq!(v[0].field, "pm.address.country");
         let (none, v) = Collected::parse("pm", None, Some(&Default::default()));
         assert_eq!((none, v.len()), (Collected::default(), 0));
+        // One bad part: no address at all, the name still counts.
+        let long = "x".repeat(10_000);
+        let (partial, v) = Collected::parse(
+            "pm",
+            Some("Ada"),
+            Some(&[Some("DE".into()), None, None, None, Some(long), None]),
+        );
+        assert_eq!(partial.address, None);
+        assert_eq!(partial.name.unwrap().as_str(), "Ada");
+        assert_eq!(v[0].field, "pm.address.line1");
     }
 }
