@@ -226,7 +226,7 @@ impl Webhooks {
         };
         let created = event.get("created").and_then(Value::as_i64).unwrap_or(0);
         let prefetched = match self
-            .payment_method_details(&ns, &app_id, event_type, &event)
+            .payment_method_details(&ns, &app_id, event_id, event_type, &event)
             .await
         {
             Ok(found) => found,
@@ -284,6 +284,7 @@ impl Webhooks {
         &self,
         ns: &Namespace,
         app_id: &str,
+        event_id: &str,
         event_type: &str,
         event: &Value,
     ) -> Result<Option<Prefetched>, String> {
@@ -300,6 +301,14 @@ impl Webhooks {
             return Ok(None);
         };
         let store = &self.deps.store;
+        // A replay is refused later anyway: spare it the call to Stripe.
+        if store
+            .webhook_event_processed(ns, app_id, event_id)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(None);
+        }
         let session = store
             .checkout_session_by_setup_intent(ns, app_id, setup_intent)
             .await

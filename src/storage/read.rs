@@ -182,6 +182,13 @@ reads! {
         after: Option<&Cursor>,
         limit: u64
     ) -> StoreResult<Vec<(CheckoutSession, Option<String>)>>;
+    // webhook_events.rs
+    fn webhook_event_processed(
+        &self,
+        ns: &Namespace,
+        app_id: &str,
+        event_id: &str
+    ) -> StoreResult<bool>;
     // events.rs
     fn list_events(
         &self,

@@ -242,9 +242,17 @@ impl<'a> Shop<'a> {
             })
         );
         assert_eq!(after.name, "ACME, Inc.", "the name was not asked for");
-        // A replay changes nothing.
+        // The card's billing details were read at Stripe once; a replay reads nothing and
+        // changes nothing.
+        let reads = || {
+            self.stripe()
+                .requests_to("GET", &format!("/v1/payment_methods/{card}"))
+                .len()
+        };
+        assert_eq!(reads(), 1);
         let replay = self.deliver(&events[0]).await;
         assert!(replay.contains("duplicate"), "{replay}");
+        assert_eq!(reads(), 1);
         assert_eq!(self.customer(key).await.etag, after.etag);
         assert_eq!(
             self.stripe_data(key).await.stripe_default_payment_method_id,
