@@ -45,6 +45,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod grpc;
