@@ -52,6 +52,7 @@ pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod payments;
+pub mod rest;
 pub mod secrets;
 pub mod service;
 pub mod storage;
