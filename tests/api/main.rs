@@ -13,6 +13,7 @@ mod limits;
 mod observability;
 mod overload;
 mod replicas;
+mod rest;
 mod security;
 mod server;
 mod stripe_apps;
