@@ -110,6 +110,8 @@ fn options_input(v: &mut Violations, o: Option<&Object>) -> CheckoutOptionsInput
         custom_text_submit: message(v, "submit"),
         custom_text_terms_of_service_acceptance: message(v, "termsOfServiceAcceptance"),
         redirect_on_completion: text(v, "redirectOnCompletion"),
+        // patron's extension: the opt-out of the collected-details rule (see the README).
+        ignore_collected_details: o.boolean(v, "ignoreCollectedDetails").unwrap_or(false),
     }
 }
 

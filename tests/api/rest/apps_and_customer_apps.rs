@@ -235,6 +235,22 @@ async fn the_docs_checkout_creates_the_customer_and_reuses_the_holder_of_its_key
         )
         .await;
     assert_eq!(bad.bad_fields(), ["options.successURL"]);
+
+    // patron's extension: the per-session opt-out of the collected-details rule.
+    let opted_out = rest
+        .post(
+            "/api/v1/stripe/checkout/sessions",
+            &json!({"customer": {"key": "acme"}, "options": {"successURL": "https://example.com/ok", "currency": "USD", "ignoreCollectedDetails": true}}),
+        )
+        .await;
+    assert_eq!(opted_out.status, 201, "{:?}", opted_out.json());
+    let mistyped = rest
+        .post(
+            "/api/v1/stripe/checkout/sessions",
+            &json!({"customer": {"key": "acme"}, "options": {"successURL": "https://example.com/ok", "currency": "USD", "ignoreCollectedDetails": "yes"}}),
+        )
+        .await;
+    assert_eq!(mistyped.bad_fields(), ["options.ignoreCollectedDetails"]);
 }
 
 on_both_databases!(
