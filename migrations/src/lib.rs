@@ -11,6 +11,7 @@ mod m20261121_000004_event_keys;
 mod m20261130_000005_webhook_event_namespace;
 mod m20261130_000006_stripe_customer_deleted;
 mod m20261130_000007_app_webhook_events;
+mod m20261206_000015_live_customer_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_webhook_event_namespace::Migration),
             Box::new(m20261130_000006_stripe_customer_deleted::Migration),
             Box::new(m20261130_000007_app_webhook_events::Migration),
+            Box::new(m20261206_000015_live_customer_indexes::Migration),
         ]
     }
 }
