@@ -709,32 +709,24 @@ async fn phase(
             st
         }));
     }
-    if fixed.is_some() {
-        let mut stats = Stats::default();
-        for t in tasks {
+    let mut stats = Stats::default();
+    let (secs, cpu0, cpu1) = if fixed.is_some() {
+        // The tasks end when the tickets are gone.
+        for t in tasks.drain(..) {
             stats.merge(t.await?);
         }
-        let secs = t_fixed.elapsed().as_secs_f64();
-        let cpu1 = fixed.and(pid).and_then(proc_cpu_ticks);
-        let status = pid.and_then(proc_status);
-        return Ok(PhaseResult {
-            rows: rows(&mut stats, secs),
-            rss_before_kb: rss_before,
-            rss_after_kb: status.map(|s| s.0),
-            hwm_kb: status.map(|s| s.1),
-            cpu_s: cpu_seconds(cpu_fixed0, cpu1),
-            first_errors: stats.first_errors,
-        });
-    }
-    tokio::time::sleep(Duration::from_secs(a.warmup)).await;
-    let cpu0 = pid.and_then(proc_cpu_ticks);
-    recording.store(true, Ordering::Relaxed);
-    let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(a.duration)).await;
-    stop.store(true, Ordering::Relaxed);
-    let secs = t.elapsed().as_secs_f64();
-    let cpu1 = pid.and_then(proc_cpu_ticks);
-    let mut stats = Stats::default();
+        let cpu1 = pid.and_then(proc_cpu_ticks);
+        (t_fixed.elapsed().as_secs_f64(), cpu_fixed0, cpu1)
+    } else {
+        tokio::time::sleep(Duration::from_secs(a.warmup)).await;
+        let cpu0 = pid.and_then(proc_cpu_ticks);
+        recording.store(true, Ordering::Relaxed);
+        let t = Instant::now();
+        tokio::time::sleep(Duration::from_secs(a.duration)).await;
+        stop.store(true, Ordering::Relaxed);
+        let secs = t.elapsed().as_secs_f64();
+        (secs, cpu0, pid.and_then(proc_cpu_ticks))
+    };
     for t in tasks {
         stats.merge(t.await?);
     }
