@@ -1,12 +1,14 @@
 //! The default lists (live customers only) walk an index whose predicate is exactly theirs.
 //!
 //! With only `(namespace, name, id)` and friends, a list of live customers filters
-//! `deleted_at IS NULL` row by row, and on a freshly filled PostgreSQL table (no statistics yet)
-//! the planner's default selectivities estimate about one live row, so it prefers a bitmap scan
-//! and a sort of every row of the namespace over walking the index. A partial index on the live
-//! rows in each list order matches the query's own predicate, so the planner reads the first page
-//! from it whatever the statistics say (and SQLite uses it the same way). The full indexes stay for
-//! lists that include deleted customers.
+//! `deleted_at IS NULL` row by row. A partial index on the live rows in each list order matches
+//! the query's own predicate, so the first page is an index walk with no filter, and deleted rows
+//! never slow a live list down (SQLite uses them the same way). The full indexes stay for lists
+//! that include deleted customers.
+//!
+//! These indexes alone do not keep PostgreSQL from sorting on a table that has no statistics yet
+//! (its default selectivities estimate about one row, which makes any sort look free): patron
+//! analyzes such tables itself (`Store::refresh_statistics`).
 use sea_orm_migration::prelude::*;
 
 use crate::run_statements;
