@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
 # Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
-#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|ceiling-sqlite|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
 set -euo pipefail
 P=target/release/patron
 L=target/release/patron-load
@@ -104,6 +104,22 @@ case "$1" in
     ratio "CreateCustomer rps / pgbench CreateCustomer statement tps, 8 concurrent" "$(rps "$W/ceiling-create.txt" CreateCustomer)" "$(tps "$W/pgbench-cc.txt")"
     grep -h "cpu per call" "$W/ceiling-get.txt" | sed 's/^/GetCustomer /'
     grep -h "cpu per call" "$W/ceiling-create.txt" | sed 's/^/CreateCustomer /' ;;
+  ceiling-sqlite)
+    # CreateCustomer (8 concurrent) on SQLite beside SQLite itself running the same two INSERTs
+    # with one commit per create at the same concurrency (patron-load sqlite-ceiling), on one
+    # database file, each for DURATION seconds.
+    rm -f "$W/ceiling.db"*; url="sqlite://$W/ceiling.db?mode=rwc"
+    serve "$url" 50058
+    (set -x; $L run --target 127.0.0.1:50058 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/ceiling-sqlite-create.txt"
+    stop
+    (set -x; $L sqlite-ceiling --database-url "$url" --concurrency 8 --duration $D) | tee "$W/ceiling-sqlite.txt"
+    # What a group commit of up to 8 creates could reach.
+    (set -x; $L sqlite-ceiling --database-url "$url" --concurrency 8 --duration $D --per-commit 8) | tee "$W/ceiling-sqlite-8.txt"
+    echo "### ratios (same run, same file)"
+    ratio "CreateCustomer rps / SQLite's own creates per second, a commit each, 8 concurrent" \
+      "$(rps "$W/ceiling-sqlite-create.txt" CreateCustomer)" "$(awk '/^sqlite ceiling/ {print $(NF-4)}' "$W/ceiling-sqlite.txt")"
+    ratio "CreateCustomer rps / SQLite's own creates per second, 8 per commit" \
+      "$(rps "$W/ceiling-sqlite-create.txt" CreateCustomer)" "$(awk '/^sqlite ceiling/ {print $(NF-4)}' "$W/ceiling-sqlite-8.txt")" ;;
   instructions)
     # Instructions per call (valgrind --tool=callgrind, user space only), independent of the
     # machine's load: each server runs under callgrind, takes a 500-call warm-up, then its

@@ -73,6 +73,22 @@ enum Cmd {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// SQLite's own ceiling for CreateCustomer: on a database migrated by patron, with patron's
+    /// settings (WAL, synchronous=NORMAL, one writer connection), `--concurrency` tasks each run
+    /// CreateCustomer's statements (the customer row and its key's claim) in their own
+    /// `BEGIN IMMEDIATE` ... `COMMIT`, for `--duration` seconds; prints commits per second.
+    SqliteCeiling {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Creates per transaction (1: a commit per create, as patron does today; more: what a
+        /// group commit could reach).
+        #[arg(long, default_value_t = 1)]
+        per_commit: usize,
+    },
     /// Spawns `patron serve` and times start to health SERVING; then reads idle RSS.
     Startup {
         /// The patron binary.
@@ -899,6 +915,95 @@ async fn run(a: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- SQLite ceiling
+
+async fn sqlite_ceiling(
+    url: &str,
+    concurrency: usize,
+    duration: u64,
+    per_commit: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use sea_orm::sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    if duration > 30 {
+        return Err("--duration is bounded to 30 s".into());
+    }
+    let options: SqliteConnectOptions = url.parse()?;
+    let options = options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                for _ in 0..per_commit.max(1) {
+                    let id = ulid::Ulid::new().to_string();
+                    let u = id.to_lowercase();
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_micros() as i64)
+                        .unwrap_or_default();
+                    let key = format!("sc-{u}");
+                    sea_orm::sqlx::query(
+                        "INSERT INTO customers (id, namespace, key, name, name_lower, description, \
+                     metadata, subject_keys, primary_email, primary_email_lower, currency, \
+                     billing_country, billing_postal_code, billing_state, billing_city, \
+                     billing_line1, billing_line2, billing_phone_number, created_at, updated_at, \
+                     deleted_at, etag) VALUES ($1, 'default', $2, $3, $4, NULL, '{}', '[]', $5, \
+                     $5, 'USD', NULL, NULL, NULL, NULL, NULL, NULL, NULL, $6, $6, NULL, $7)",
+                    )
+                    .bind(&id)
+                    .bind(&key)
+                    .bind(format!("Load {u}"))
+                    .bind(format!("load {u}"))
+                    .bind(format!("{u}@example.com"))
+                    .bind(now)
+                    .bind(ulid::Ulid::new().to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    sea_orm::sqlx::query(
+                    "INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
+                     valid_from, valid_to) VALUES ($1, 'default', $2, $3, $4, NULL)",
+                )
+                .bind(ulid::Ulid::new().to_string())
+                .bind(&key)
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                }
+                tx.commit().await?;
+                commits += per_commit.max(1) as u64;
+            }
+            Ok::<u64, sea_orm::sqlx::Error>(commits)
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(duration)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut commits = 0;
+    for task in tasks {
+        commits += task.await??;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "sqlite ceiling: {commits} creates ({per_commit} per transaction) in {secs:.1} s = {:.1} per second, {concurrency} concurrent",
+        commits as f64 / secs
+    );
+    Ok(())
+}
+
 // ---------------------------------------------------------------- start-up
 
 async fn startup(
@@ -992,6 +1097,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Cmd::Run(a) => run(a).await,
         Cmd::H2loadBody { target, out } => h2load_body(&target, &out).await,
+        Cmd::SqliteCeiling {
+            database_url,
+            concurrency,
+            duration,
+            per_commit,
+        } => sqlite_ceiling(&database_url, concurrency, duration, per_commit).await,
         Cmd::Startup {
             patron_bin,
             database_url,
