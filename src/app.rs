@@ -427,6 +427,12 @@ impl Application {
             services.apps.clone(),
             shutdown_rx.clone(),
         )));
+        if store.backend() == crate::storage::Backend::Postgres {
+            background.push(tokio::spawn(keep_statistics(
+                store.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         background.push(tokio::spawn(purge_idempotency_records(
             store.clone(),
             clock,
@@ -603,6 +609,23 @@ async fn refresh_webhook_endpoints(
     tokio::select! {
         _ = apps.refresh_webhook_endpoints(deadline) => {}
         _ = shutdown.wait_for(|stopped| *stopped) => {}
+    }
+}
+
+/// Keeps the planner's statistics up with tables that grow fast (PostgreSQL): every 5 s,
+/// `Store::refresh_statistics`.
+async fn keep_statistics(store: Store, shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if *shutdown.borrow() {
+            return;
+        }
+        match store.refresh_statistics().await {
+            Ok(tables) if tables.is_empty() => {}
+            Ok(tables) => tracing::info!(?tables, "analyzed tables that changed a lot"),
+            Err(e) => tracing::warn!(error = %e, "refreshing the planner's statistics failed"),
+        }
     }
 }
 

@@ -15,7 +15,9 @@
 //!   events); each owns its transaction, idempotency and rules, and gets the same `Deps` (store,
 //!   payments, cipher, clock, public URL). Steps several use cases share live in
 //!   `service::steps`.
-//! - [`storage`]: SeaORM entities and repositories, SQLite and PostgreSQL, and the customer cache.
+//! - [`storage`]: SeaORM entities and repositories, SQLite and PostgreSQL, and the customer cache;
+//!   the hot statements (GetCustomer by id/key, CreateCustomer on PostgreSQL) are written once
+//!   and go to the driver (sqlx, through SeaORM's re-export) directly.
 //! - [`payments`]: Stripe behind the `Payments` trait (async-stripe), and the webhook signature.
 //! - [`grpc`]: generated code, one handler module per service, `status` (the single
 //!   domain-error -> Status map), `convert` (proto <-> domain), `auth` (the interceptor over
@@ -29,7 +31,8 @@
 //! - [`http`]: the HTTP listener (Stripe webhooks, also at OpenMeter's path, the REST API,
 //!   /metrics, /livez, /readyz = /healthz).
 //! - [`secrets`]: AES-256-GCM sealing of the secrets stored in the database.
-//! - [`metrics`]: the Prometheus registry; [`telemetry`]: logging and OpenTelemetry tracing.
+//! - [`metrics`]: the Prometheus registry; [`telemetry`]: logging and OpenTelemetry tracing, each
+//!   output with its own filter (a span nobody wants is never created).
 //!
 //! # Invariants
 //! - Only `grpc` (and `app`, which mounts its servers) knows tonic and protobuf types; only

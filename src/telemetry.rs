@@ -2,6 +2,11 @@
 //! RUST_LOG; OpenTelemetry traces exported by OTLP/gRPC when OTEL_EXPORTER_OTLP_ENDPOINT is set
 //! (the standard OTEL_* variables configure the exporter and the service name), nothing exported
 //! otherwise. W3C trace context is always understood, so callers' traces continue.
+//!
+//! Each output filters for itself (per-layer filters), so a span nobody wants costs nothing: the
+//! log lines carry patron's own spans (the call, the use case) as context but never see the
+//! database driver's spans, whose statement text would otherwise be formatted as JSON on every
+//! query although no line is written; those reach the OTLP exporter only, when it is configured.
 
 use std::io::IsTerminal;
 
@@ -9,9 +14,10 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::{FilterExt, filter_fn};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::LogFormat;
 
@@ -59,38 +65,65 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
     )
 }
 
-/// Installs the global subscriber (once; later calls do nothing but return an empty guard).
-pub fn init(format: Option<LogFormat>) -> TelemetryGuard {
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = std::env::var("PATRON_LOG")
+/// The level filter: PATRON_LOG, else RUST_LOG, else [`DEFAULT_FILTER`].
+fn level_filter() -> EnvFilter {
+    std::env::var("PATRON_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Whether log lines carry the spans they happen in (PATRON_LOG_SPANS=true): patron's own spans
+/// (the call, the use case) as context. Off by default: the formatter turns every such span's
+/// fields into JSON on every call, logged or not, which costs more CPU than the call's own work.
+fn log_spans() -> bool {
+    std::env::var("PATRON_LOG_SPANS").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether log lines see this callsite: every event and, with `spans`, the spans of patron's own
+/// code; other crates' spans (sea-orm's per-statement spans) are for traces only.
+fn logged(meta: &tracing::Metadata<'_>, spans: bool) -> bool {
+    let target = meta.target();
+    !meta.is_span() || (spans && (target == "patron" || target.starts_with("patron::")))
+}
+
+/// Installs the global subscriber (once; later calls do nothing but return an empty guard).
+pub fn init(format: Option<LogFormat>) -> TelemetryGuard {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let format = format.unwrap_or(if std::io::stderr().is_terminal() {
         LogFormat::Pretty
     } else {
         LogFormat::Json
     });
     let provider = tracer_provider();
-    let otel = provider.as_ref().map(|p| {
+    // A list of filtered layers: a callsite no output wants is never enabled at all (an absent
+    // `Option` layer would count as one that wants everything).
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::with_capacity(2);
+    if let Some(p) = &provider {
         opentelemetry::global::set_tracer_provider(p.clone());
-        tracing_opentelemetry::layer().with_tracer(p.tracer("patron"))
+        layers.push(
+            tracing_opentelemetry::layer()
+                .with_tracer(p.tracer("patron"))
+                .with_filter(level_filter())
+                .boxed(),
+        );
+    }
+    let spans = log_spans();
+    let log_filter = level_filter().and(filter_fn(move |meta| logged(meta, spans)));
+    layers.push(match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .with_filter(log_filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(log_filter)
+            .boxed(),
     });
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let installed = match format {
-        LogFormat::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_writer(std::io::stderr),
-            )
-            .try_init(),
-        LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .try_init(),
-    };
+    let installed = tracing_subscriber::registry().with(layers).try_init();
     if installed.is_err() {
         return TelemetryGuard(None);
     }

@@ -12,6 +12,7 @@ mod m20261130_000005_webhook_event_namespace;
 mod m20261130_000006_stripe_customer_deleted;
 mod m20261130_000007_app_webhook_events;
 mod m20261206_000008_checkout_collected_details;
+mod m20261206_000015_live_customer_indexes;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_stripe_customer_deleted::Migration),
             Box::new(m20261130_000007_app_webhook_events::Migration),
             Box::new(m20261206_000008_checkout_collected_details::Migration),
+            Box::new(m20261206_000015_live_customer_indexes::Migration),
         ]
     }
 }

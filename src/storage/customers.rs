@@ -3,10 +3,14 @@
 use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sqlx;
+use sea_orm::sqlx::postgres::{PgArguments, Postgres};
+use sea_orm::sqlx::query::Query as SqlxQuery;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set, Statement, Value,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QueryResult, RuntimeErr, Set,
 };
+use tracing::Instrument;
 
 use super::cache::Lookup;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
@@ -64,6 +68,62 @@ fn to_domain(row: customer::Model) -> StoreResult<Customer> {
         deleted_at: row.deleted_at.map(Timestamp),
         etag: row.etag,
     })
+}
+
+/// The columns of `customers` in the order of `customer::Model`'s fields (a test checks it), for
+/// the hand-written statements of the hot reads.
+macro_rules! customer_columns {
+    () => {
+        "id, namespace, key, name, name_lower, description, metadata, subject_keys, \
+         primary_email, primary_email_lower, currency, billing_country, billing_postal_code, \
+         billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, \
+         created_at, updated_at, deleted_at, etag"
+    };
+}
+
+/// GetCustomer by id: the primary key (a customer of another namespace is not found).
+const CUSTOMER_BY_ID: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM customers WHERE namespace = $1 AND id = $2"
+);
+
+/// GetCustomer by key: the live customer holding it (at most one, a unique index says so).
+const LIVE_CUSTOMER_BY_KEY: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM customers WHERE namespace = $1 AND key = $2 AND deleted_at IS NULL LIMIT 1"
+);
+
+/// A row of `customer_columns!()`, read by position.
+fn customer_at(row: &QueryResult) -> StoreResult<Customer> {
+    let read = || -> Result<customer::Model, DbErr> {
+        Ok(customer::Model {
+            id: row.try_get_by_index(0)?,
+            namespace: row.try_get_by_index(1)?,
+            key: row.try_get_by_index(2)?,
+            name: row.try_get_by_index(3)?,
+            name_lower: row.try_get_by_index(4)?,
+            description: row.try_get_by_index(5)?,
+            metadata: row.try_get_by_index(6)?,
+            subject_keys: row.try_get_by_index(7)?,
+            primary_email: row.try_get_by_index(8)?,
+            primary_email_lower: row.try_get_by_index(9)?,
+            currency: row.try_get_by_index(10)?,
+            billing_country: row.try_get_by_index(11)?,
+            billing_postal_code: row.try_get_by_index(12)?,
+            billing_state: row.try_get_by_index(13)?,
+            billing_city: row.try_get_by_index(14)?,
+            billing_line1: row.try_get_by_index(15)?,
+            billing_line2: row.try_get_by_index(16)?,
+            billing_phone_number: row.try_get_by_index(17)?,
+            created_at: row.try_get_by_index(18)?,
+            updated_at: row.try_get_by_index(19)?,
+            deleted_at: row.try_get_by_index(20)?,
+            etag: row.try_get_by_index(21)?,
+        })
+    };
+    to_domain(read().map_err(StoreError::Db)?)
 }
 
 fn text<T: AsRef<str>>(value: &Option<T>) -> Option<String> {
@@ -136,10 +196,8 @@ impl<C: ConnectionTrait> Reader<'_, C> {
     }
 
     async fn find_customer(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
-        let select = customer::Entity::find()
-            .filter(customer::Column::Namespace.eq(ns.as_str()))
-            .filter(customer::Column::Id.eq(id));
-        self.one(select, to_domain).await
+        self.one_sql(CUSTOMER_BY_ID, [ns.as_str(), id], customer_at)
+            .await
     }
 
     /// The live customer with this key.
@@ -148,11 +206,8 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         ns: &Namespace,
         key: &str,
     ) -> StoreResult<Option<Customer>> {
-        let select = customer::Entity::find()
-            .filter(customer::Column::Namespace.eq(ns.as_str()))
-            .filter(customer::Column::Key.eq(key))
-            .filter(customer::Column::DeletedAt.is_null());
-        self.one(select, to_domain).await
+        self.one_sql(LIVE_CUSTOMER_BY_KEY, [ns.as_str(), key], customer_at)
+            .await
     }
 
     /// The live holders of these identifiers, as (identifier, customer id) sorted by identifier
@@ -301,11 +356,20 @@ impl Store {
         record: Option<CreateRecord<'_>>,
     ) -> StoreResult<()> {
         if self.backend == Backend::Postgres {
-            let statement = create_statement(ns, customer, subject_metadata, record);
-            self.writer
-                .execute_raw(statement)
+            let (sql, query) = create_query(ns, customer, subject_metadata, record);
+            let span = tracing::info_span!(
+                target: "patron_sql",
+                "db.execute",
+                otel.kind = "client",
+                db.system = "postgresql",
+                db.operation = "INSERT",
+                db.statement = sql,
+            );
+            query
+                .execute(self.writer.get_postgres_connection_pool())
+                .instrument(span)
                 .await
-                .map_err(StoreError::from_db)?;
+                .map_err(|e| StoreError::from_db(DbErr::Exec(RuntimeErr::SqlxError(e.into()))))?;
             return Ok(());
         }
         let tx = self.begin().await?;
@@ -326,81 +390,126 @@ impl Store {
     }
 }
 
-/// The PostgreSQL statement of `Store::create_customer`. Lists travel as arrays, so the text
-/// depends only on which parts are present and stays in the prepared-statement cache.
-fn create_statement(
+/// The PostgreSQL statement of `Store::create_customer`, for the driver directly. Lists travel
+/// as arrays, so the text depends only on which parts are present: it is built once per shape
+/// ([`create_sql`]) and stays in the prepared-statement cache; the values are bound in the order
+/// its placeholders number.
+fn create_query(
     ns: &Namespace,
     customer: &Customer,
     subject_metadata: &serde_json::Map<String, serde_json::Value>,
     record: Option<CreateRecord<'_>>,
-) -> Statement {
-    let mut values: Vec<Value> = Vec::with_capacity(32);
-    let mut p = |value: Value| {
-        values.push(value);
-        format!("${}", values.len())
-    };
+) -> (&'static str, SqlxQuery<'static, Postgres, PgArguments>) {
     let row = to_model(ns, customer);
-    let (id, namespace, created_at) = (
-        p(row.id.into()),
-        p(row.namespace.into()),
-        p(row.created_at.into()),
-    );
-    let customer_values = [
-        id.clone(),
-        namespace.clone(),
-        p(row.key.into()),
-        p(row.name.into()),
-        p(row.name_lower.into()),
-        p(row.description.into()),
-        p(row.metadata.into()),
-        p(row.subject_keys.into()),
-        p(row.primary_email.into()),
-        p(row.primary_email_lower.into()),
-        p(row.currency.into()),
-        p(row.billing_country.into()),
-        p(row.billing_postal_code.into()),
-        p(row.billing_state.into()),
-        p(row.billing_city.into()),
-        p(row.billing_line1.into()),
-        p(row.billing_line2.into()),
-        p(row.billing_phone_number.into()),
-        created_at.clone(),
-        p(row.updated_at.into()),
-        p(row.etag.into()),
-    ];
-    let mut sql = format!(
-        "WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, \
-         metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, \
-         billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, \
-         billing_phone_number, created_at, updated_at, etag) VALUES ({}))",
-        customer_values.join(", ")
-    );
     let identifiers: Vec<String> = customer
         .fields
         .identifiers()
         .into_iter()
         .map(|i| i.as_str().to_owned())
         .collect();
-    if !identifiers.is_empty() {
-        let ids: Vec<String> = identifiers.iter().map(|_| new_id()).collect();
-        let (ids, identifiers) = (p(ids.into()), p(identifiers.into()));
-        sql.push_str(&format!(
-            ", a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
-             valid_from) SELECT t.id, {namespace}, t.identifier, {id}, {created_at} \
-             FROM unnest({ids}::text[], {identifiers}::text[]) AS t(id, identifier))"
-        ));
-    }
     let keys: Vec<String> = customer
         .fields
         .subject_keys
         .iter()
         .map(|k| k.as_str().to_owned())
         .collect();
-    if !keys.is_empty() {
+    let shape = CreateShape {
+        identifiers: !identifiers.is_empty(),
+        keys: !keys.is_empty(),
+        record: record.is_some(),
+    };
+    let sql = create_sql(shape);
+    let mut query = sqlx::query(sql)
+        .bind(row.id)
+        .bind(row.namespace)
+        .bind(row.created_at)
+        .bind(row.key)
+        .bind(row.name)
+        .bind(row.name_lower)
+        .bind(row.description)
+        .bind(row.metadata)
+        .bind(row.subject_keys)
+        .bind(row.primary_email)
+        .bind(row.primary_email_lower)
+        .bind(row.currency)
+        .bind(row.billing_country)
+        .bind(row.billing_postal_code)
+        .bind(row.billing_state)
+        .bind(row.billing_city)
+        .bind(row.billing_line1)
+        .bind(row.billing_line2)
+        .bind(row.billing_phone_number)
+        .bind(row.updated_at)
+        .bind(row.etag);
+    if shape.identifiers {
+        let ids: Vec<String> = identifiers.iter().map(|_| new_id()).collect();
+        query = query.bind(ids).bind(identifiers);
+    }
+    if shape.keys {
         let subject_ids: Vec<String> = keys.iter().map(|_| new_id()).collect();
         let metadata = serde_json::Value::Object(subject_metadata.clone()).to_string();
-        let (keys, subject_ids, metadata) =
-            (p(keys.into()), p(subject_ids.into()), p(metadata.into()));
+        query = query.bind(keys).bind(subject_ids).bind(metadata);
+    }
+    if let Some(r) = record {
+        query = query
+            .bind(r.method.to_owned())
+            .bind(r.request_id.to_owned())
+            .bind(r.record.request_hash)
+            .bind(r.record.response)
+            .bind(customer.created_at.micros());
+    }
+    (sql, query)
+}
+
+/// Which optional parts a create statement has.
+#[derive(Clone, Copy)]
+struct CreateShape {
+    /// Claims on identifiers (the key, subject keys).
+    identifiers: bool,
+    /// Subject keys (and the Subjects they may need).
+    keys: bool,
+    /// An idempotency record.
+    record: bool,
+}
+
+/// The text of the create statement of this shape, built on first use. Its placeholders number
+/// the values in the order [`create_query`] binds them.
+fn create_sql(shape: CreateShape) -> &'static str {
+    static SQL: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
+    let index = usize::from(shape.identifiers)
+        | usize::from(shape.keys) << 1
+        | usize::from(shape.record) << 2;
+    SQL[index].get_or_init(|| build_create_sql(shape))
+}
+
+fn build_create_sql(shape: CreateShape) -> String {
+    let mut n = 0;
+    let mut p = || {
+        n += 1;
+        format!("${n}")
+    };
+    let (id, namespace, created_at) = (p(), p(), p());
+    // key .. billing_phone_number, then updated_at and etag.
+    let middle: Vec<String> = (0..16).map(|_| p()).collect();
+    let (updated_at, etag) = (p(), p());
+    let mut sql = format!(
+        "WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, \
+         metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, \
+         billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, \
+         billing_phone_number, created_at, updated_at, etag) VALUES ({id}, {namespace}, {}, \
+         {created_at}, {updated_at}, {etag}))",
+        middle.join(", ")
+    );
+    if shape.identifiers {
+        let (ids, identifiers) = (p(), p());
+        sql.push_str(&format!(
+            ", a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
+             valid_from) SELECT t.id, {namespace}, t.identifier, {id}, {created_at} \
+             FROM unnest({ids}::text[], {identifiers}::text[]) AS t(id, identifier))"
+        ));
+    }
+    if shape.keys {
+        let (keys, subject_ids, metadata) = (p(), p(), p());
         sql.push_str(&format!(
             ", k AS (INSERT INTO customer_subject_keys (customer_id, namespace, subject_key) \
              SELECT {id}, {namespace}, t.key FROM unnest({keys}::text[]) AS t(key)), \
@@ -410,14 +519,8 @@ fn create_statement(
              ON CONFLICT DO NOTHING)"
         ));
     }
-    if let Some(r) = record {
-        let (method, request_id, hash, response, at) = (
-            p(r.method.into()),
-            p(r.request_id.into()),
-            p(r.record.request_hash.into()),
-            p(r.record.response.into()),
-            p(customer.created_at.micros().into()),
-        );
+    if shape.record {
+        let (method, request_id, hash, response, at) = (p(), p(), p(), p(), p());
         sql.push_str(&format!(
             ", r AS (INSERT INTO idempotency_records (namespace, method, request_id, \
              request_hash, response, created_at) VALUES ({namespace}, {method}, {request_id}, \
@@ -425,7 +528,7 @@ fn create_statement(
         ));
     }
     sql.push_str(" SELECT 1");
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    sql
 }
 
 impl Tx {
@@ -589,5 +692,47 @@ impl Tx {
         }
         self.release(ns, &customer.id, None, deleted_at).await?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{IdenStatic, Iterable};
+
+    use super::customer;
+
+    #[test]
+    fn every_create_shape_numbers_each_placeholder_once_in_order() {
+        for index in 0..8 {
+            let shape = super::CreateShape {
+                identifiers: index & 1 != 0,
+                keys: index & 2 != 0,
+                record: index & 4 != 0,
+            };
+            let expected = 21
+                + if shape.identifiers { 2 } else { 0 }
+                + if shape.keys { 3 } else { 0 }
+                + if shape.record { 5 } else { 0 };
+            let sql = super::create_sql(shape);
+            let mut used: Vec<usize> = sql
+                .split('$')
+                .skip(1)
+                .map(|rest| {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse().expect("a numbered placeholder")
+                })
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            assert_eq!(used, (1..=expected).collect::<Vec<_>>(), "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_hand_written_column_list_is_the_models_field_order() {
+        let names: Vec<String> = customer::Column::iter()
+            .map(|c| c.as_str().to_owned())
+            .collect();
+        assert_eq!(customer_columns!(), names.join(", "));
     }
 }

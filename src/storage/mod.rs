@@ -24,8 +24,9 @@ use std::time::Duration;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, SqlErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::domain::Error;
@@ -113,6 +114,17 @@ const MIGRATION_LOCK_KEY: i64 = 0x7061_7472_6f6e_6d69;
 
 /// Longest a replica waits for another one's migrations.
 const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The tables whose list and lookup plans depend on statistics.
+const STATISTICS_TABLES: &[&str] = &[
+    "customers",
+    "attribution_identifiers",
+    "customer_subject_keys",
+    "subjects",
+];
+
+/// Fewest changed rows that make [`Store::refresh_statistics`] analyze a table.
+pub const STATISTICS_MIN_CHANGES: i64 = 1000;
 
 /// Connection settings.
 #[derive(Clone, Debug)]
@@ -327,6 +339,51 @@ impl Store {
             inner,
             marks: Marks::new(self.customer_cache.clone()),
         })
+    }
+
+    /// On PostgreSQL, analyzes the list tables in which at least [`STATISTICS_MIN_CHANGES`] rows,
+    /// and more than half as many as they hold, changed since their last analyze; returns the
+    /// tables analyzed (none on SQLite). Autovacuum does the same only on its next round (up to
+    /// a minute later, with a 10 % threshold); until then a table filled in bulk right after it
+    /// was created has no statistics at all, the planner's default selectivities estimate about
+    /// one matching row, and a list page is served by sorting every row of the namespace. Each
+    /// table is analyzed at most once per doubling, so the cost stays logarithmic in its size.
+    pub async fn refresh_statistics(&self) -> StoreResult<Vec<String>> {
+        if self.backend != Backend::Postgres {
+            return Ok(Vec::new());
+        }
+        let stale = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT relname::text AS name FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = ANY($1) \
+             AND n_mod_since_analyze >= $2 AND n_mod_since_analyze > n_live_tup / 2",
+            [
+                STATISTICS_TABLES
+                    .iter()
+                    .map(|t| (*t).to_owned())
+                    .collect::<Vec<String>>()
+                    .into(),
+                STATISTICS_MIN_CHANGES.into(),
+            ],
+        );
+        let rows = self
+            .writer
+            .query_all_raw(stale)
+            .await
+            .map_err(StoreError::from_db)?;
+        let mut analyzed = Vec::new();
+        for row in rows {
+            let name: String = row.try_get("", "name").map_err(StoreError::from_db)?;
+            // Only names of the fixed list reach the statement.
+            if let Some(table) = STATISTICS_TABLES.iter().find(|t| **t == name) {
+                self.writer
+                    .execute_unprepared(&format!("ANALYZE {table}"))
+                    .await
+                    .map_err(StoreError::from_db)?;
+                analyzed.push(name);
+            }
+        }
+        Ok(analyzed)
     }
 
     /// Connection counts per pool: (pool name, open connections, idle connections).

@@ -2,10 +2,15 @@
 //! connection; `Store` answers it outside a transaction and `Tx` inside its transaction, under the
 //! same name and signature.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, Select};
+use sea_orm::sqlx::{PgPool, SqlitePool};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryResult,
+    RuntimeErr, Select, Statement, Value,
+};
+use tracing::Instrument;
 
 use super::cache::CustomerCache;
-use super::{IdempotencyRecord, Store, StoreError, StoreResult, Tx};
+use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::Namespace;
 use crate::domain::app::{App, AppSecrets, CustomerApp};
 use crate::domain::checkout::{CheckoutSession, SessionStatus};
@@ -26,6 +31,44 @@ pub(super) struct Reader<'a, C> {
     /// Customers by id; only outside a transaction (a transaction reads its own writes, which must
     /// not reach the cache before it commits).
     pub(super) customer_cache: Option<&'a CustomerCache>,
+    /// The readers' pool itself, outside a transaction: the hot reads go straight to the driver.
+    pub(super) direct: Option<Direct<'a>>,
+}
+
+/// The driver's pool behind the store's readers.
+#[derive(Clone, Copy)]
+pub(super) enum Direct<'a> {
+    Postgres(&'a PgPool),
+    Sqlite(&'a SqlitePool),
+}
+
+impl Direct<'_> {
+    /// `db.system` of the database spans, as OpenTelemetry names them.
+    fn system(self) -> &'static str {
+        match self {
+            Direct::Postgres(_) => "postgresql",
+            Direct::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The first row of `sql` with the text `params`, on a connection of the pool.
+    async fn one(self, sql: &'static str, params: [&str; 2]) -> Result<Option<QueryResult>, DbErr> {
+        let found = match self {
+            Direct::Postgres(pool) => sea_orm::sqlx::query(sql)
+                .bind(params[0])
+                .bind(params[1])
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(QueryResult::from)),
+            Direct::Sqlite(pool) => sea_orm::sqlx::query(sql)
+                .bind(params[0])
+                .bind(params[1])
+                .fetch_optional(pool)
+                .await
+                .map(|row| row.map(QueryResult::from)),
+        };
+        found.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(e.into())))
+    }
 }
 
 impl<C: ConnectionTrait> Reader<'_, C> {
@@ -40,6 +83,42 @@ impl<C: ConnectionTrait> Reader<'_, C> {
             .await
             .map_err(StoreError::from_db)?
             .map(to_domain)
+            .transpose()
+    }
+
+    /// The first row of a hand-written statement, as `read` reads it (by position). For the hot
+    /// reads: the text is fixed at compile time (`$n` parameters, which both databases accept),
+    /// so nothing builds SQL per call and the driver's prepared-statement cache always hits;
+    /// outside a transaction it goes to the driver's pool directly, with a database span like
+    /// SeaORM's (which costs nothing unless a trace exporter wants it).
+    pub(super) async fn one_sql<T>(
+        &self,
+        sql: &'static str,
+        params: [&str; 2],
+        read: impl FnOnce(&QueryResult) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let row = match self.direct {
+            Some(direct) => {
+                let span = tracing::info_span!(
+                    target: "patron_sql",
+                    "db.query_one",
+                    otel.kind = "client",
+                    db.system = direct.system(),
+                    db.operation = "SELECT",
+                    db.statement = sql,
+                );
+                direct.one(sql, params).instrument(span).await
+            }
+            None => {
+                let values = params.map(Value::from);
+                let statement =
+                    Statement::from_sql_and_values(self.db.get_database_backend(), sql, values);
+                self.db.query_one_raw(statement).await
+            }
+        };
+        row.map_err(StoreError::from_db)?
+            .as_ref()
+            .map(read)
             .transpose()
     }
 
@@ -66,6 +145,10 @@ impl Store {
             db: &self.reader,
             writer: &self.writer,
             customer_cache: self.customer_cache.as_deref(),
+            direct: Some(match self.backend {
+                Backend::Postgres => Direct::Postgres(self.reader.get_postgres_connection_pool()),
+                Backend::Sqlite => Direct::Sqlite(self.reader.get_sqlite_connection_pool()),
+            }),
         }
     }
 }
@@ -77,6 +160,7 @@ impl Tx {
             db: &self.inner,
             writer: &self.inner,
             customer_cache: None,
+            direct: None,
         }
     }
 }

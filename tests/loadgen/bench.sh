@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
 # Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
-#   tests/loadgen/bench.sh sqlite|postgres|pgbench|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|ceiling-sqlite|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
 set -euo pipefail
 P=target/release/patron
 L=target/release/patron-load
@@ -20,6 +20,32 @@ serve() { # url port -> pid in $SPID
 }
 stop() { kill "$SPID"; wait "$SPID" 2>/dev/null || true; }
 fresh_pg() { psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+
+# The statement CreateCustomer sends (customer row + its key's claim), for pgbench on a
+# patron-migrated database: what the database itself can do with patron's schema.
+write_cc_sql() {
+  cat >"$W/cc.sql" <<'SQL'
+\set r random(1, 1000000000)
+WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, created_at, updated_at, etag) VALUES ('C' || md5(random()::text), 'default', 'pgb-' || :r || '-' || md5(random()::text), 'Bench ' || :r, 'bench ' || :r, NULL, '{}', '[]', 'b' || :r || '@example.com', 'b' || :r || '@example.com', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (extract(epoch from clock_timestamp())*1000000)::bigint, (extract(epoch from clock_timestamp())*1000000)::bigint, md5(random()::text)) RETURNING id, key, created_at),
+a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, valid_from) SELECT 'A' || md5(random()::text), 'default', c.key, c.id, c.created_at FROM c)
+SELECT 1;
+SQL
+}
+
+# The SELECT GetCustomer sends (src/storage/customers.rs, CUSTOMER_BY_ID), for pgbench on a
+# database filled by `seed-sql --numeric-ids` (ids 000...001 to N): lpad turns pgbench's random
+# number into one of those ids. Prepared, as patron's driver does.
+write_get_sql() { # customers
+  cat >"$W/get.sql" <<SQL
+\set n random(1, $1)
+SELECT id, namespace, key, name, name_lower, description, metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, created_at, updated_at, deleted_at, etag FROM customers WHERE namespace = 'default' AND id = lpad(:n, 26, '0');
+SQL
+}
+
+# Prints "label: a vs b = ratio %".
+ratio() { awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%s: %s vs %s = %.1f %%\n", l, a, b, (b > 0 ? 100 * a / b : 0) }'; }
+tps() { awk '/^tps = /{print $3; exit}' "$1"; }
+rps() { awk -v r="$2" '$1 == r {print $3; exit}' "$1"; }
 
 drive() { # label url
   local url=$1
@@ -51,19 +77,80 @@ case "$1" in
     for c in ${PGBENCH_CLIENTS:-8}; do
       (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/ins.sql" -c $c -j $c -T 20 pgbench_ins)
     done
-    # The statement CreateCustomer sends (customer row + its key's claim), run by pgbench on a
-    # patron-migrated database: what the database itself can do with patron's schema.
+    # CreateCustomer's own statement on a patron-migrated database.
     fresh_pg pgbench_cc
     serve "$PG/pgbench_cc" 50054; stop
-    cat >"$W/cc.sql" <<'SQL'
-\set r random(1, 1000000000)
-WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, created_at, updated_at, etag) VALUES ('C' || md5(random()::text), 'default', 'pgb-' || :r || '-' || md5(random()::text), 'Bench ' || :r, 'bench ' || :r, NULL, '{}', '[]', 'b' || :r || '@example.com', 'b' || :r || '@example.com', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (extract(epoch from clock_timestamp())*1000000)::bigint, (extract(epoch from clock_timestamp())*1000000)::bigint, md5(random()::text)) RETURNING id, key, created_at),
-a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, valid_from) SELECT 'A' || md5(random()::text), 'default', c.key, c.id, c.created_at FROM c)
-SELECT 1;
-SQL
+    write_cc_sql
     for c in ${PGBENCH_CLIENTS:-8}; do
       (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/cc.sql" -c $c -j $c -T 20 pgbench_cc)
     done ;;
+  ceiling-postgres)
+    # patron against PostgreSQL's own ceiling, in one run on one database: GetCustomer (c=32)
+    # beside pgbench running GetCustomer's SELECT at 32 clients, and CreateCustomer (c=8) beside
+    # pgbench running CreateCustomer's statement at 8 clients; each step lasts DURATION seconds.
+    n=${CEILING_CUSTOMERS:-1000}
+    fresh_pg patron_ceiling; url="$PG/patron_ceiling"
+    serve "$url" 50056; stop   # applies the migrations
+    (set -x; $L seed-sql --database-url "$url" --customers $n --numeric-ids)
+    serve "$url" 50056
+    (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100 --get-pool $n) | tee "$W/ceiling-get.txt"
+    (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/ceiling-create.txt"
+    stop
+    write_get_sql $n; write_cc_sql
+    (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/get.sql" -c 32 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-get.txt"
+    (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/cc.sql" -c 8 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-cc.txt"
+    echo "### ratios (same run, same database)"
+    ratio "GetCustomer rps / pgbench GetCustomer SELECT tps, 32 concurrent" "$(rps "$W/ceiling-get.txt" GetCustomer)" "$(tps "$W/pgbench-get.txt")"
+    ratio "CreateCustomer rps / pgbench CreateCustomer statement tps, 8 concurrent" "$(rps "$W/ceiling-create.txt" CreateCustomer)" "$(tps "$W/pgbench-cc.txt")"
+    grep -h "cpu per call" "$W/ceiling-get.txt" | sed 's/^/GetCustomer /'
+    grep -h "cpu per call" "$W/ceiling-create.txt" | sed 's/^/CreateCustomer /' ;;
+  ceiling-sqlite)
+    # CreateCustomer (8 concurrent) on SQLite beside SQLite itself running the same two INSERTs
+    # with one commit per create at the same concurrency (patron-load sqlite-ceiling), on one
+    # database file, each for DURATION seconds.
+    rm -f "$W/ceiling.db"*; url="sqlite://$W/ceiling.db?mode=rwc"
+    serve "$url" 50058
+    (set -x; $L run --target 127.0.0.1:50058 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/ceiling-sqlite-create.txt"
+    stop
+    (set -x; $L sqlite-ceiling --database-url "$url" --concurrency 8 --duration $D) | tee "$W/ceiling-sqlite.txt"
+    # What a group commit of up to 8 creates could reach.
+    (set -x; $L sqlite-ceiling --database-url "$url" --concurrency 8 --duration $D --per-commit 8) | tee "$W/ceiling-sqlite-8.txt"
+    echo "### ratios (same run, same file)"
+    ratio "CreateCustomer rps / SQLite's own creates per second, a commit each, 8 concurrent" \
+      "$(rps "$W/ceiling-sqlite-create.txt" CreateCustomer)" "$(awk '/^sqlite ceiling/ {print $(NF-4)}' "$W/ceiling-sqlite.txt")"
+    ratio "CreateCustomer rps / SQLite's own creates per second, 8 per commit" \
+      "$(rps "$W/ceiling-sqlite-create.txt" CreateCustomer)" "$(awk '/^sqlite ceiling/ {print $(NF-4)}' "$W/ceiling-sqlite-8.txt")" ;;
+  instructions)
+    # Instructions per call (valgrind --tool=callgrind, user space only), independent of the
+    # machine's load: each server runs under callgrind, takes a 500-call warm-up, then its
+    # counters are zeroed, CALLS calls are made (8 concurrent over 4 connections) and dumped.
+    # Prints Ir per call for the no-op server and for patron on PostgreSQL and SQLite.
+    calls=${CALLS:-2000}
+    cg() { # label mix db(url or "noop")
+      local label=$1 mix=$2 url=$3 port=50057
+      rm -f "$W/cg.$label".*
+      if [ "$url" = noop ]; then
+        valgrind --tool=callgrind --callgrind-out-file="$W/cg.$label.%p" $L noop-server --addr 127.0.0.1:$port >"$W/cg-$label.log" 2>&1 &
+      else
+        DATABASE_URL="$url" PATRON_SECRET_KEY=$(openssl rand -base64 32) valgrind --tool=callgrind \
+          --callgrind-out-file="$W/cg.$label.%p" $P serve --grpc-addr 127.0.0.1:$port --http-addr 127.0.0.1:0 >"$W/cg-$label.log" 2>&1 &
+      fi
+      local vpid=$!
+      for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
+      $L run --target 127.0.0.1:$port --concurrency 8 --connections 4 --mix $mix --calls 500 --get-pool 200 >/dev/null
+      callgrind_control -z $vpid >/dev/null
+      $L run --target 127.0.0.1:$port --concurrency 8 --connections 4 --mix $mix --calls $calls --get-pool 200 >"$W/cg-run-$label.txt"
+      callgrind_control -d $vpid >/dev/null
+      kill $vpid; wait $vpid 2>/dev/null || true
+      local ir; ir=$(grep -h '^summary:' "$W/cg.$label".*.1 | awk '{print $2}')
+      echo "$label: $ir Ir over $calls calls = $((ir / calls)) Ir per call"
+    }
+    cg noop-get get=100 noop
+    cg noop-create create=100 noop
+    fresh_pg patron_cg; cg postgres-get get=100 "$PG/patron_cg"
+    fresh_pg patron_cg; cg postgres-create create=100 "$PG/patron_cg"
+    rm -f "$W/cg.db"*; cg sqlite-get get=100 "sqlite://$W/cg.db?mode=rwc"
+    rm -f "$W/cg.db"*; cg sqlite-create create=100 "sqlite://$W/cg.db?mode=rwc" ;;
   h2load-sqlite|h2load-postgres)
     # An independent client: h2load (Debian nghttp2-client) sends the same framed
     # GetCustomerRequest over and over, to patron and then to the no-op server.

@@ -58,6 +58,10 @@ enum Cmd {
         rows_per_insert: usize,
         #[arg(long, default_value = "default")]
         namespace: String,
+        /// Customer ids `00000000000000000000000001`, `...02`, ... (26 digits, valid ULIDs)
+        /// instead of random ULIDs, so pgbench can pick one at random by number.
+        #[arg(long)]
+        numeric_ids: bool,
     },
     /// Drives a target (and optionally the no-op ceiling) and prints a table per RPC.
     Run(RunArgs),
@@ -68,6 +72,22 @@ enum Cmd {
         target: String,
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+    /// SQLite's own ceiling for CreateCustomer: on a database migrated by patron, with patron's
+    /// settings (WAL, synchronous=NORMAL, one writer connection), `--concurrency` tasks each run
+    /// CreateCustomer's statements (the customer row and its key's claim) in their own
+    /// `BEGIN IMMEDIATE` ... `COMMIT`, for `--duration` seconds; prints commits per second.
+    SqliteCeiling {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Creates per transaction (1: a commit per create, as patron does today; more: what a
+        /// group commit could reach).
+        #[arg(long, default_value_t = 1)]
+        per_commit: usize,
     },
     /// Spawns `patron serve` and times start to health SERVING; then reads idle RSS.
     Startup {
@@ -119,6 +139,10 @@ struct RunArgs {
     /// Customers GetCustomer picks from (collected via ListCustomers, created if missing).
     #[arg(long, default_value_t = 1000)]
     get_pool: usize,
+    /// Make exactly this many calls (no warm-up, every call recorded) instead of running for
+    /// `--duration`: a fixed amount of work, e.g. for a server under `valgrind --tool=callgrind`.
+    #[arg(long)]
+    calls: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -310,6 +334,7 @@ async fn seed_sql(
     n: u64,
     per: usize,
     ns: &str,
+    numeric_ids: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let db = Database::connect(url).await?;
     let start = Instant::now();
@@ -331,7 +356,11 @@ async fn seed_sql(
         );
         for j in 0..k {
             let i = done + j as u64;
-            let id = idgen.generate()?.to_string();
+            let id = if numeric_ids {
+                format!("{:026}", i + 1)
+            } else {
+                idgen.generate()?.to_string()
+            };
             let aid = idgen.generate()?.to_string();
             let ts = now_us + i as i64;
             // Names in random order relative to ids and keys, as real data would be.
@@ -597,11 +626,24 @@ async fn phase(
     let recording = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
     let run_tag = ulid::Ulid::new().to_string().to_lowercase();
+    // With --calls: tickets, one per call; the run ends when they are gone.
+    let tickets = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let fixed = a.calls;
+    if fixed.is_some() {
+        recording.store(true, Ordering::Relaxed);
+    }
+    let cpu_fixed0 = fixed.and(pid).and_then(proc_cpu_ticks);
+    let t_fixed = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
         let ch = chans[w % chans.len()].clone();
-        let (ids, mix, recording, stop) =
-            (ids.clone(), mix.clone(), recording.clone(), stop.clone());
+        let (ids, mix, recording, stop, tickets) = (
+            ids.clone(),
+            mix.clone(),
+            recording.clone(),
+            stop.clone(),
+            tickets.clone(),
+        );
         let a = a.clone();
         let run = format!("{run_tag}-{w}");
         tasks.push(tokio::spawn(async move {
@@ -611,6 +653,11 @@ async fn phase(
             let mut seq = 0u64;
             let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
             while !stop.load(Ordering::Relaxed) {
+                if let Some(n) = fixed
+                    && tickets.fetch_add(1, Ordering::Relaxed) >= n
+                {
+                    break;
+                }
                 let mut pick = rng.random_range(0..total);
                 let mut rpc = mix[0].0;
                 for (r, wgt) in mix.iter() {
@@ -678,15 +725,24 @@ async fn phase(
             st
         }));
     }
-    tokio::time::sleep(Duration::from_secs(a.warmup)).await;
-    let cpu0 = pid.and_then(proc_cpu_ticks);
-    recording.store(true, Ordering::Relaxed);
-    let t = Instant::now();
-    tokio::time::sleep(Duration::from_secs(a.duration)).await;
-    stop.store(true, Ordering::Relaxed);
-    let secs = t.elapsed().as_secs_f64();
-    let cpu1 = pid.and_then(proc_cpu_ticks);
     let mut stats = Stats::default();
+    let (secs, cpu0, cpu1) = if fixed.is_some() {
+        // The tasks end when the tickets are gone.
+        for t in tasks.drain(..) {
+            stats.merge(t.await?);
+        }
+        let cpu1 = pid.and_then(proc_cpu_ticks);
+        (t_fixed.elapsed().as_secs_f64(), cpu_fixed0, cpu1)
+    } else {
+        tokio::time::sleep(Duration::from_secs(a.warmup)).await;
+        let cpu0 = pid.and_then(proc_cpu_ticks);
+        recording.store(true, Ordering::Relaxed);
+        let t = Instant::now();
+        tokio::time::sleep(Duration::from_secs(a.duration)).await;
+        stop.store(true, Ordering::Relaxed);
+        let secs = t.elapsed().as_secs_f64();
+        (secs, cpu0, pid.and_then(proc_cpu_ticks))
+    };
     for t in tasks {
         stats.merge(t.await?);
     }
@@ -696,12 +752,25 @@ async fn phase(
         rss_before_kb: rss_before,
         rss_after_kb: status.map(|s| s.0),
         hwm_kb: status.map(|s| s.1),
-        cpu_s: match (cpu0, cpu1) {
-            (Some(a), Some(b)) => Some((b - a) as f64 / 100.0), // USER_HZ is 100 on Linux
-            _ => None,
-        },
+        cpu_s: cpu_seconds(cpu0, cpu1),
         first_errors: stats.first_errors,
     })
+}
+
+/// CPU seconds between two readings of utime+stime ticks.
+fn cpu_seconds(before: Option<u64>, after: Option<u64>) -> Option<f64> {
+    match (before, after) {
+        (Some(a), Some(b)) => Some((b - a) as f64 / 100.0), // USER_HZ is 100 on Linux
+        _ => None,
+    }
+}
+
+/// CPU microseconds per answered or failed call of a phase.
+fn cpu_per_call_us(p: &PhaseResult) -> Option<f64> {
+    let calls: u64 = p.rows.values().map(|r| r.count + r.errors).sum();
+    p.cpu_s
+        .filter(|_| calls > 0)
+        .map(|s| s * 1e6 / calls as f64)
 }
 
 fn mb(kb: Option<u64>) -> String {
@@ -818,6 +887,23 @@ async fn run(a: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
             a.duration
         );
     }
+    let per_call = |p: &PhaseResult| {
+        cpu_per_call_us(p)
+            .map(|us| format!("{us:.1} us"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let ratio = match (
+        cpu_per_call_us(&target),
+        ceiling.as_ref().and_then(cpu_per_call_us),
+    ) {
+        (Some(t), Some(c)) if c > 0.0 => format!(" ({:.2}x)", t / c),
+        _ => String::new(),
+    };
+    println!(
+        "cpu per call: target {} ; no-op {}{ratio}",
+        per_call(&target),
+        ceiling.as_ref().map(per_call).unwrap_or_else(|| "-".into())
+    );
     for e in target
         .first_errors
         .iter()
@@ -826,6 +912,95 @@ async fn run(a: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         println!("error sample: {e}");
     }
     drop(child);
+    Ok(())
+}
+
+// ---------------------------------------------------------------- SQLite ceiling
+
+async fn sqlite_ceiling(
+    url: &str,
+    concurrency: usize,
+    duration: u64,
+    per_commit: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use sea_orm::sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    if duration > 30 {
+        return Err("--duration is bounded to 30 s".into());
+    }
+    let options: SqliteConnectOptions = url.parse()?;
+    let options = options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                for _ in 0..per_commit.max(1) {
+                    let id = ulid::Ulid::new().to_string();
+                    let u = id.to_lowercase();
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_micros() as i64)
+                        .unwrap_or_default();
+                    let key = format!("sc-{u}");
+                    sea_orm::sqlx::query(
+                        "INSERT INTO customers (id, namespace, key, name, name_lower, description, \
+                     metadata, subject_keys, primary_email, primary_email_lower, currency, \
+                     billing_country, billing_postal_code, billing_state, billing_city, \
+                     billing_line1, billing_line2, billing_phone_number, created_at, updated_at, \
+                     deleted_at, etag) VALUES ($1, 'default', $2, $3, $4, NULL, '{}', '[]', $5, \
+                     $5, 'USD', NULL, NULL, NULL, NULL, NULL, NULL, NULL, $6, $6, NULL, $7)",
+                    )
+                    .bind(&id)
+                    .bind(&key)
+                    .bind(format!("Load {u}"))
+                    .bind(format!("load {u}"))
+                    .bind(format!("{u}@example.com"))
+                    .bind(now)
+                    .bind(ulid::Ulid::new().to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                    sea_orm::sqlx::query(
+                    "INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
+                     valid_from, valid_to) VALUES ($1, 'default', $2, $3, $4, NULL)",
+                )
+                .bind(ulid::Ulid::new().to_string())
+                .bind(&key)
+                .bind(&id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                }
+                tx.commit().await?;
+                commits += per_commit.max(1) as u64;
+            }
+            Ok::<u64, sea_orm::sqlx::Error>(commits)
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(duration)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut commits = 0;
+    for task in tasks {
+        commits += task.await??;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "sqlite ceiling: {commits} creates ({per_commit} per transaction) in {secs:.1} s = {:.1} per second, {concurrency} concurrent",
+        commits as f64 / secs
+    );
     Ok(())
 }
 
@@ -909,9 +1084,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             customers,
             rows_per_insert,
             namespace,
-        } => seed_sql(&database_url, customers, rows_per_insert, &namespace).await,
+            numeric_ids,
+        } => {
+            seed_sql(
+                &database_url,
+                customers,
+                rows_per_insert,
+                &namespace,
+                numeric_ids,
+            )
+            .await
+        }
         Cmd::Run(a) => run(a).await,
         Cmd::H2loadBody { target, out } => h2load_body(&target, &out).await,
+        Cmd::SqliteCeiling {
+            database_url,
+            concurrency,
+            duration,
+            per_commit,
+        } => sqlite_ceiling(&database_url, concurrency, duration, per_commit).await,
         Cmd::Startup {
             patron_bin,
             database_url,
