@@ -1,0 +1,224 @@
+//! OpenMeter's own Node client, unchanged: `@openmeter/sdk` 1.0.0-beta.232 from the npm registry
+//! (pinned by tests/openmeter-sdk/package-lock.json, installed with
+//! `npm ci --prefix tests/openmeter-sdk`) runs its suite (Node's test runner) against patron's
+//! REST API with the Stripe double behind it, on both databases, with and without API keys; the
+//! docs' curl bodies are replayed by the same suite. Afterwards, what the suite wrote is read back
+//! over gRPC: one set of use cases behind both transports.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use patron::grpc::pb;
+
+use crate::helpers::TestApp;
+use crate::on_both_databases;
+use crate::stripe_apps::{ACCOUNT, KEY};
+
+/// The SDK release the issue names; the lockfile pins it.
+const SDK_VERSION: &str = "1.0.0-beta.232";
+/// The suite's files, in the order they run (one at a time: they share one server). Node 20's
+/// `--test` does not discover files by itself the way later releases do; they are named.
+const SUITE: &[&str] = &[
+    "docs-examples.test.js",
+    "customers.test.js",
+    "subjects-events.test.js",
+    "apps.test.js",
+    "curl-replay.test.js",
+];
+/// The whole suite's bound; a single test's is `--test-timeout`.
+const SUITE_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The API key the suite sends when patron runs with keys.
+const SDK_API_KEY: &str = "patron_sdk_test_key_0123456789abcdef";
+const SDK_KEYS: &[(&str, &str)] = &[("openmeter-sdk", SDK_API_KEY)];
+
+/// A second Stripe account for the app lifecycle (install, update, key rotation, uninstall).
+const OTHER_KEY: &str = "sk_test_51PatronOtherAccountKey456";
+const ROTATED_KEY: &str = "sk_test_51PatronOtherAccountKey789";
+const OTHER_ACCOUNT: &str = "acct_1PatronOtherAcct";
+/// Stripe customers (each with a card) the suite connects to its customers.
+const FIXTURES: usize = 4;
+
+fn suite_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openmeter-sdk")
+}
+
+/// Fails (never skips) unless the pinned SDK is installed.
+fn installed_sdk(dir: &Path) {
+    let manifest = dir.join("node_modules/@openmeter/sdk/package.json");
+    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "the OpenMeter SDK is not installed ({}: {e}): run `npm ci --prefix tests/openmeter-sdk` \
+             (Node 20+ and npm; .ci/run does it)",
+            manifest.display()
+        )
+    });
+    let json: serde_json::Value = serde_json::from_str(&text).expect("the SDK's package.json");
+    assert_eq!(
+        json["version"], SDK_VERSION,
+        "node_modules holds another @openmeter/sdk: run `npm ci --prefix tests/openmeter-sdk`"
+    );
+}
+
+/// The Stripe side a new user would have: the account of the app the suite installs (with a
+/// default portal configuration and customers with cards), and a second account.
+fn stripe_accounts(app: &TestApp) -> String {
+    app.stripe.add_account(KEY, ACCOUNT);
+    app.stripe.add_account(OTHER_KEY, OTHER_ACCOUNT);
+    app.stripe.add_account(ROTATED_KEY, OTHER_ACCOUNT);
+    app.stripe
+        .create_portal_configuration(ACCOUNT, true, Some("https://example.com/account"));
+    let fixtures: Vec<serde_json::Value> = (0..FIXTURES)
+        .map(|i| {
+            let customer = app.stripe.create_customer(
+                ACCOUNT,
+                Some(&format!("Stripe customer {i}")),
+                Some(&format!("stripe-{i}@example.com")),
+            );
+            let payment_method = app.stripe.create_payment_method(ACCOUNT, Some(&customer));
+            serde_json::json!({"customer": customer, "paymentMethod": payment_method})
+        })
+        .collect();
+    serde_json::Value::from(fixtures).to_string()
+}
+
+/// Runs the suite against `app` (sending `api_key` if given); panics with node's output if a
+/// test fails, node is missing, or the suite outlives [`SUITE_TIMEOUT`].
+async fn run_suite(app: &TestApp, api_key: Option<&str>) {
+    let dir = suite_dir();
+    installed_sdk(&dir);
+    let fixtures = stripe_accounts(app);
+    let mut node = tokio::process::Command::new("node");
+    node.current_dir(&dir)
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "--test-concurrency=1",
+            "--test-timeout=60000",
+        ])
+        .args(SUITE)
+        .env("PATRON_URL", format!("http://{}", app.http_addr))
+        .env("PATRON_API_KEY", api_key.unwrap_or_default())
+        .env("STRIPE_API_KEY", KEY)
+        .env("STRIPE_ACCOUNT_ID", ACCOUNT)
+        .env("STRIPE_OTHER_API_KEY", OTHER_KEY)
+        .env("STRIPE_ROTATED_API_KEY", ROTATED_KEY)
+        .env("STRIPE_FIXTURES", fixtures)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = node
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `node` (Node 20+ must be on PATH): {e}"));
+    let output = tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("the OpenMeter SDK suite ran longer than {SUITE_TIMEOUT:?}"))
+        .expect("wait for node");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the OpenMeter SDK suite failed ({}):\n{report}",
+        output.status
+    );
+    // Node's runner reports what ran: a suite that ran nothing must not pass.
+    assert!(report.contains("# pass"), "no test ran:\n{report}");
+    assert!(report.contains("# fail 0"), "{report}");
+}
+
+/// What the suite wrote over REST, read back over gRPC by the same tenant.
+async fn written_through_the_same_use_cases(app: &TestApp, api_key: Option<&str>) {
+    // Without configured keys the header is ignored and every call is the default namespace.
+    let mut tenant = app.tenant(api_key.unwrap_or("no-keys-configured")).await;
+    // The docs' curl customer, with its empty optional strings stored as absent.
+    let listed = tenant
+        .customers
+        .list_customers(pb::ListCustomersRequest {
+            subject_key: "$YOUR-SUBJECT".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list customers")
+        .into_inner()
+        .customers;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let curl = &listed[0];
+    assert_eq!(curl.name, "ACME, Inc.");
+    assert_eq!(curl.key, "");
+    assert_eq!(curl.primary_email, "");
+    assert_eq!(curl.currency, "USD");
+    assert_eq!(
+        curl.metadata.get("externalId").map(String::as_str),
+        Some("019142cc-a016-796a-8113-1a942fecd26d")
+    );
+    let address = curl.billing_address.clone().expect("billing address");
+    assert_eq!(address.country, "US");
+    assert_eq!(address.city, "");
+
+    // The docs' event, stored once however often it was sent.
+    let events = tenant
+        .events
+        .list_events(pb::ListEventsRequest {
+            owner: Some(pb::list_events_request::Owner::SubjectKey(
+                "customer-1".into(),
+            )),
+            ..Default::default()
+        })
+        .await
+        .expect("list events")
+        .into_inner()
+        .events;
+    let docs: Vec<&pb::CloudEvent> = events
+        .iter()
+        .filter_map(|e| e.event.as_ref())
+        .filter(|e| e.id == "00002" && e.source == "service-0")
+        .collect();
+    assert_eq!(docs.len(), 1, "{events:?}");
+    assert_eq!(docs[0].r#type, "api-calls");
+    let data = match &docs[0].data {
+        Some(pb::cloud_event::Data::TextData(text)) => text.clone(),
+        Some(pb::cloud_event::Data::BinaryData(bytes)) => {
+            String::from_utf8(bytes.clone()).expect("UTF-8 data")
+        }
+        other => panic!("unexpected data {other:?}"),
+    };
+    let data: serde_json::Value = serde_json::from_str(&data).expect("JSON data");
+    assert_eq!(
+        data,
+        serde_json::json!({"duration": "20", "path": "/hello"})
+    );
+
+    // The app the suite installed through the marketplace listing is the default one.
+    let apps = tenant
+        .apps
+        .list_apps(pb::ListAppsRequest::default())
+        .await
+        .expect("list apps")
+        .into_inner()
+        .apps;
+    assert_eq!(apps.len(), 1, "the second app was uninstalled: {apps:?}");
+    assert_eq!(
+        apps[0].stripe.as_ref().map(|s| s.account_id.as_str()),
+        Some(ACCOUNT)
+    );
+    assert!(apps[0].default);
+}
+
+async fn openmeter_sdk_without_api_keys(app: TestApp) {
+    run_suite(&app, None).await;
+    written_through_the_same_use_cases(&app, None).await;
+}
+
+async fn openmeter_sdk_with_api_keys(app: TestApp) {
+    run_suite(&app, Some(SDK_API_KEY)).await;
+    written_through_the_same_use_cases(&app, Some(SDK_API_KEY)).await;
+}
+
+on_both_databases!(openmeter_sdk_without_api_keys);
+on_both_databases!(with_api_keys(SDK_KEYS): openmeter_sdk_with_api_keys);
