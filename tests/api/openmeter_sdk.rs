@@ -83,21 +83,16 @@ fn stripe_accounts(app: &TestApp) -> String {
     serde_json::Value::from(fixtures).to_string()
 }
 
-/// Runs the suite against `app` (sending `api_key` if given); panics with node's output if a
-/// test fails, node is missing, or the suite outlives [`SUITE_TIMEOUT`].
-async fn run_suite(app: &TestApp, api_key: Option<&str>) {
+/// Runs `node <args>` in the suite's directory against `app` (sending `api_key` if given, with
+/// the Stripe accounts of [`stripe_accounts`]); returns its output, or panics with it if node
+/// fails, is missing, or outlives [`SUITE_TIMEOUT`].
+async fn node(app: &TestApp, api_key: Option<&str>, args: &[&str]) -> String {
     let dir = suite_dir();
     installed_sdk(&dir);
     let fixtures = stripe_accounts(app);
     let mut node = tokio::process::Command::new("node");
     node.current_dir(&dir)
-        .args([
-            "--test",
-            "--test-reporter=spec",
-            "--test-concurrency=1",
-            "--test-timeout=60000",
-        ])
-        .args(SUITE)
+        .args(args)
         .env("PATRON_URL", format!("http://{}", app.http_addr))
         .env("PATRON_API_KEY", api_key.unwrap_or_default())
         .env("STRIPE_API_KEY", KEY)
@@ -115,7 +110,7 @@ async fn run_suite(app: &TestApp, api_key: Option<&str>) {
         .unwrap_or_else(|e| panic!("cannot run `node` (Node 20+ must be on PATH): {e}"));
     let output = tokio::time::timeout(SUITE_TIMEOUT, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| panic!("the OpenMeter SDK suite ran longer than {SUITE_TIMEOUT:?}"))
+        .unwrap_or_else(|_| panic!("node {args:?} ran longer than {SUITE_TIMEOUT:?}"))
         .expect("wait for node");
     let report = format!(
         "{}{}",
@@ -124,12 +119,35 @@ async fn run_suite(app: &TestApp, api_key: Option<&str>) {
     );
     assert!(
         output.status.success(),
-        "the OpenMeter SDK suite failed ({}):\n{report}",
+        "node {args:?} failed ({}):\n{report}",
         output.status
     );
-    // Node's runner reports what ran: a suite that ran nothing must not pass.
-    assert!(report.contains("# pass"), "no test ran:\n{report}");
-    assert!(report.contains("# fail 0"), "{report}");
+    report
+}
+
+/// Runs the suite against `app`; panics with node's report if a test fails.
+async fn run_suite(app: &TestApp, api_key: Option<&str>) {
+    let mut args = vec![
+        "--test",
+        "--test-reporter=spec",
+        "--test-concurrency=1",
+        "--test-timeout=60000",
+    ];
+    args.extend_from_slice(SUITE);
+    let report = node(app, api_key, &args).await;
+    // The spec reporter's summary: every test ran and passed, none was skipped.
+    let count = |what: &str| -> usize {
+        report
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("ℹ {what} ")))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{what}` count in node's report:\n{report}"))
+    };
+    assert!(count("tests") > 0, "no test ran:\n{report}");
+    assert_eq!(count("pass"), count("tests"), "{report}");
+    for none in ["fail", "cancelled", "skipped", "todo"] {
+        assert_eq!(count(none), 0, "{none}:\n{report}");
+    }
 }
 
 /// What the suite wrote over REST, read back over gRPC by the same tenant.
@@ -220,5 +238,37 @@ async fn openmeter_sdk_with_api_keys(app: TestApp) {
     written_through_the_same_use_cases(&app, Some(SDK_API_KEY)).await;
 }
 
+/// The README's example (tests/openmeter-sdk/example.js) runs as printed there.
+async fn readme_example_runs(app: TestApp) {
+    let output = node(&app, Some(SDK_API_KEY), &["example.js"]).await;
+    assert!(
+        output.contains("customers with key my-database-id: 1"),
+        "{output}"
+    );
+    assert!(output.contains("event ingested"), "{output}");
+    assert!(output.contains("subject deleted"), "{output}");
+    let checkout = output
+        .lines()
+        .find_map(|line| line.strip_prefix("checkout "))
+        .unwrap_or_else(|| panic!("no checkout line in {output}"));
+    let customer = app
+        .tenant(SDK_API_KEY)
+        .await
+        .customers
+        .get_customer(pb::GetCustomerRequest {
+            lookup: Some(pb::get_customer_request::Lookup::Key(
+                "my-database-id".into(),
+            )),
+        })
+        .await
+        .expect("the example's customer")
+        .into_inner();
+    assert!(
+        checkout.starts_with(&format!("setup {} cus_", customer.id)),
+        "{checkout}"
+    );
+}
+
 on_both_databases!(openmeter_sdk_without_api_keys);
+on_both_databases!(with_api_keys(SDK_KEYS): readme_example_runs);
 on_both_databases!(with_api_keys(SDK_KEYS): openmeter_sdk_with_api_keys);
