@@ -401,11 +401,20 @@ impl Application {
                 .add_service(events)
                 .serve_with_incoming_shutdown(no_delay(grpc_listener), grpc_shutdown),
         );
+        let rest = crate::rest::router(
+            crate::rest::RestState {
+                services: services.clone(),
+                auth: auth.clone(),
+            },
+            small,
+            large,
+        );
         let http_task = tokio::spawn(crate::http::serve(
             http_listener,
             store.clone(),
             services.webhooks.clone(),
             Arc::clone(&metrics),
+            rest,
             stopped(shutdown_rx.clone()),
         ));
 

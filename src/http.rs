@@ -1,6 +1,7 @@
-//! The HTTP listener: Stripe webhooks, Prometheus /metrics, and the probes: /livez (the process
-//! is alive and serving; never looks at the database) and /readyz (= /healthz: the database
-//! answers).
+//! The HTTP listener: Stripe webhooks (also at OpenMeter's `/api/v1/apps/{id}/stripe/webhook`),
+//! the REST API under `/api/v1` (`crate::rest`), Prometheus /metrics, and the probes: /livez (the
+//! process is alive and serving; never looks at the database) and /readyz (= /healthz: the
+//! database answers).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -158,12 +159,14 @@ async fn bounded(
 /// Serves HTTP on `listener` until `shutdown` completes: at most `MAX_CONNECTIONS` connections,
 /// each losing its connection when its headers take longer than `HEADER_READ_TIMEOUT`; at
 /// shutdown, idle connections close at once and busy ones after their request (the caller bounds
-/// the whole with the grace period). /metrics renders `metrics`.
+/// the whole with the grace period). /metrics renders `metrics`; `rest` (the REST API's router,
+/// its paths under /api/v1) is served beside the rest, under the same bounds.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
     webhooks: Webhooks,
     metrics: Arc<Metrics>,
+    rest: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -175,11 +178,16 @@ pub async fn serve(
             "/webhooks/stripe/{app_id}",
             post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
+        .route(
+            crate::rest::WEBHOOK_ALIAS,
+            post(stripe_webhook).layer(DefaultBodyLimit::max(MAX_BODY)),
+        )
         .with_state(HttpState {
             store,
             webhooks,
             metrics,
         })
+        .merge(rest)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             bounded,

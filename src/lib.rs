@@ -45,12 +45,14 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod payments;
+pub mod rest;
 pub mod secrets;
 pub mod service;
 pub mod storage;

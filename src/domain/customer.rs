@@ -172,6 +172,40 @@ pub enum CustomerLookup {
     Id(ResourceId),
     /// By key: only the live holder.
     Key(Identifier),
+    /// OpenMeter's `{customerIdOrKey}`: the customer with this id if there is one, else the live
+    /// holder of this key. Either part is `None` when the text cannot be one.
+    IdOrKey {
+        /// The text as an id.
+        id: Option<ResourceId>,
+        /// The text as a key.
+        key: Option<Identifier>,
+    },
+}
+
+impl CustomerLookup {
+    /// Parses an id-or-key: valid when the text is an id or a key.
+    pub fn id_or_key(field: &str, raw: &str) -> Result<Self, FieldViolation> {
+        let id = ResourceId::parse(field, raw).ok();
+        match (id, Identifier::parse(field, raw)) {
+            (None, Err(violation)) => Err(violation),
+            (id, key) => Ok(Self::IdOrKey { id, key: key.ok() }),
+        }
+    }
+
+    /// What the lookup names, for errors: (`id`, `key` or `id_or_key`, the text).
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            Self::Id(id) => ("id", id.as_str().to_owned()),
+            Self::Key(key) => ("key", key.as_str().to_owned()),
+            Self::IdOrKey { id, key } => (
+                "id_or_key",
+                id.as_ref()
+                    .map(|i| i.as_str().to_owned())
+                    .or_else(|| key.as_ref().map(|k| k.as_str().to_owned()))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
 }
 
 /// A change to the address: each part `Some` is set (`Some(None)` clears).
@@ -315,6 +349,31 @@ impl Order {
             (OrderField::CreatedAt, true) => "created_at desc",
             (OrderField::Id, false) => "id",
             (OrderField::Id, true) => "id desc",
+        }
+    }
+}
+
+impl CustomerPatch {
+    /// A full replace: every field becomes the one of `fields` (absent ones are cleared).
+    pub fn replace(fields: CustomerFields) -> Self {
+        let a = fields.billing_address;
+        Self {
+            key: Some(fields.key),
+            name: Some(fields.name),
+            description: Some(fields.description),
+            metadata: Some(fields.metadata),
+            subject_keys: Some(fields.subject_keys),
+            primary_email: Some(fields.primary_email),
+            currency: Some(fields.currency),
+            billing_address: AddressPatch {
+                country: Some(a.country),
+                postal_code: Some(a.postal_code),
+                state: Some(a.state),
+                city: Some(a.city),
+                line1: Some(a.line1),
+                line2: Some(a.line2),
+                phone_number: Some(a.phone_number),
+            },
         }
     }
 }

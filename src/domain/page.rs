@@ -21,6 +21,70 @@ pub fn page_size(field: &str, raw: i32) -> Result<u64, FieldViolation> {
     }
 }
 
+/// Most page number of a page-numbered list (OpenMeter's `page`): deeper offsets are refused.
+pub const MAX_PAGE_NUMBER: u64 = 100_000;
+
+/// A page of a page-numbered list (OpenMeter's `page`/`pageSize` with its total count).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbered {
+    /// 1-based page number.
+    pub page: u64,
+    /// Rows per page.
+    pub page_size: u64,
+}
+
+impl Numbered {
+    /// Parses a page number (absent: 1; 1..=MAX_PAGE_NUMBER) and a page size (absent: 100;
+    /// 1..=MAX_PAGE_SIZE), naming `page_field` and `size_field`.
+    pub fn parse(
+        page_field: &str,
+        page: Option<i64>,
+        size_field: &str,
+        page_size: Option<i64>,
+    ) -> Result<Self, Vec<FieldViolation>> {
+        let mut violations = Vec::new();
+        let page = page.unwrap_or(1);
+        let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE as i64);
+        let max_page = MAX_PAGE_NUMBER as i64;
+        if !(1..=max_page).contains(&page) {
+            violations.push(FieldViolation::new(
+                page_field,
+                format!("must be between 1 and {MAX_PAGE_NUMBER}"),
+            ));
+        }
+        if !(1..=MAX_PAGE_SIZE as i64).contains(&page_size) {
+            violations.push(FieldViolation::new(
+                size_field,
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        if violations.is_empty() {
+            Ok(Self {
+                page: page.unsigned_abs(),
+                page_size: page_size.unsigned_abs(),
+            })
+        } else {
+            Err(violations)
+        }
+    }
+
+    /// Rows before this page.
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.page_size
+    }
+}
+
+/// One page of a page-numbered list and how many rows the whole list has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumberedPage<T> {
+    /// Rows of the whole list.
+    pub total_count: u64,
+    /// Which page this is.
+    pub page: Numbered,
+    /// Its rows.
+    pub items: Vec<T>,
+}
+
 /// Most bytes of one page's items, as estimated by [`WireSize`]: safely below the 4 MiB a default
 /// gRPC client accepts in one message, with room for the response's other fields.
 pub const PAGE_BYTE_BUDGET: usize = 3 * 1024 * 1024;

@@ -9,7 +9,7 @@ use super::idempotency::Idempotent;
 use super::steps::{self, api_key, app_not_found, app_uninstalled};
 use super::stripe_errors::plain;
 use crate::domain::app::{App, AppSecrets, AppStatus, StripeApiKey};
-use crate::domain::page::{self, Cursor, Page, SortValue};
+use crate::domain::page::{self, Cursor, Numbered, NumberedPage, Page, SortValue};
 use crate::domain::values::{Description, Metadata, Name, RequestId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_id};
 use crate::storage::StoreError;
@@ -315,6 +315,32 @@ impl Apps {
                 id: last.id.clone(),
             }
         }))
+    }
+
+    /// One page of a page-numbered list of the live apps, oldest first, with their number
+    /// (OpenMeter's `page`/`pageSize`; a namespace has a handful of apps).
+    pub async fn list_numbered(&self, ns: &Namespace, page: Numbered) -> Result<NumberedPage<App>> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        loop {
+            let next = self.list(ns, false, page::MAX_PAGE_SIZE, &token).await?;
+            all.extend(next.items);
+            match next.next_page_token {
+                Some(next) => token = next,
+                None => break,
+            }
+        }
+        let total_count = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.page_size).unwrap_or(usize::MAX))
+            .collect();
+        Ok(NumberedPage {
+            total_count,
+            page,
+            items,
+        })
     }
 
     /// Changes an installed app.

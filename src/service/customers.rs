@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use crate::domain::customer::{
-    Customer, CustomerFields, CustomerLookup, CustomerPatch, CustomerQuery,
+    Customer, CustomerFields, CustomerFilter, CustomerLookup, CustomerPatch, CustomerQuery, Order,
 };
-use crate::domain::page::Page;
+use crate::domain::page::{Numbered, NumberedPage, Page};
 use crate::domain::subject::created_by;
 use crate::domain::values::{Identifier, RequestId, ResourceId};
 use crate::domain::{Error, Namespace, Result, Timestamp, new_etag, new_id};
@@ -125,6 +125,50 @@ impl Customers {
         }))
     }
 
+    /// One page of a page-numbered customer list (OpenMeter's `page`/`pageSize`), with the
+    /// number of customers the filter passes.
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn list_numbered(
+        &self,
+        ns: &Namespace,
+        filter: &CustomerFilter,
+        order: Order,
+        page: Numbered,
+    ) -> Result<NumberedPage<Customer>> {
+        let total_count = self.deps.store.count_customers(ns, filter).await?;
+        let items = if page.offset() < total_count {
+            self.deps
+                .store
+                .customers_at(ns, filter, order, page.offset(), page.page_size)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(NumberedPage {
+            total_count,
+            page,
+            items,
+        })
+    }
+
+    /// Replaces every writable field of the customer `lookup` names (OpenMeter's PUT): the
+    /// update of [`Self::update`] with every field in the mask.
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn replace(
+        &self,
+        ns: &Namespace,
+        lookup: &CustomerLookup,
+        fields: CustomerFields,
+    ) -> Result<Customer> {
+        fields
+            .check_attribution(CUSTOMER)
+            .map_err(|v| Error::InvalidArgument(vec![v]))?;
+        let current = steps::customer(&self.deps.store, ns, lookup).await?;
+        let id = ResourceId::from_stored(current.id);
+        self.update(ns, &id, None, &CustomerPatch::replace(fields))
+            .await
+    }
+
     /// Changes the fields named by `patch` of the live customer `id`, if `etag` (when given) is
     /// current.
     #[tracing::instrument(skip_all, fields(namespace = %ns, customer_id = %id))]
@@ -201,6 +245,17 @@ impl Customers {
         let current = match lookup {
             CustomerLookup::Id(id) => tx.customer_by_id(ns, id.as_str()).await?,
             CustomerLookup::Key(key) => tx.live_customer_by_key(ns, key.as_str()).await?,
+            CustomerLookup::IdOrKey { id, key } => {
+                let by_id = match id {
+                    Some(id) => tx.customer_by_id(ns, id.as_str()).await?,
+                    None => None,
+                };
+                match (by_id, key) {
+                    (Some(found), _) => Some(found),
+                    (None, Some(key)) => tx.live_customer_by_key(ns, key.as_str()).await?,
+                    (None, None) => None,
+                }
+            }
         }
         .ok_or_else(|| customer_not_found(lookup))?;
         if !current.is_live() {

@@ -17,10 +17,7 @@ use crate::storage::Store;
 
 /// NOT_FOUND for a customer lookup.
 pub(super) fn customer_not_found(lookup: &CustomerLookup) -> Error {
-    let (what, value) = match lookup {
-        CustomerLookup::Id(id) => ("id", id.as_str().to_owned()),
-        CustomerLookup::Key(key) => ("key", key.as_str().to_owned()),
-    };
+    let (what, value) = lookup.describe();
     Error::NotFound {
         reason: "CUSTOMER_NOT_FOUND",
         message: format!("no customer with {what} {value:?}"),
@@ -46,6 +43,17 @@ pub(super) async fn customer(
     let found = match lookup {
         CustomerLookup::Id(id) => store.customer_by_id(ns, id.as_str()).await?,
         CustomerLookup::Key(key) => store.live_customer_by_key(ns, key.as_str()).await?,
+        CustomerLookup::IdOrKey { id, key } => {
+            let by_id = match id {
+                Some(id) => store.customer_by_id(ns, id.as_str()).await?,
+                None => None,
+            };
+            match (by_id, key) {
+                (Some(found), _) => Some(found),
+                (None, Some(key)) => store.live_customer_by_key(ns, key.as_str()).await?,
+                (None, None) => None,
+            }
+        }
     };
     found.ok_or_else(|| customer_not_found(lookup))
 }

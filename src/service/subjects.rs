@@ -16,7 +16,13 @@ pub enum SubjectLookup {
     Id(String),
     /// By key (live only).
     Key(String),
+    /// OpenMeter's `{subjectIdOrKey}`: the subject with this id if there is one, else the live
+    /// holder of this key.
+    IdOrKey(String),
 }
+
+/// Most subjects [`Subjects::list_all`] answers (OpenMeter's list has no paging).
+pub const MAX_LIST_ALL: u64 = 10_000;
 
 /// SubjectService use cases.
 #[derive(Clone, Debug)]
@@ -28,6 +34,7 @@ fn not_found(lookup: &SubjectLookup) -> Error {
     let (what, value) = match lookup {
         SubjectLookup::Id(id) => ("id", id.clone()),
         SubjectLookup::Key(key) => ("key", key.clone()),
+        SubjectLookup::IdOrKey(raw) => ("id_or_key", raw.clone()),
     };
     Error::NotFound {
         reason: "SUBJECT_NOT_FOUND",
@@ -112,6 +119,10 @@ impl Subjects {
         let found = match lookup {
             SubjectLookup::Id(id) => self.deps.store.subject_by_id(ns, id).await?,
             SubjectLookup::Key(key) => self.deps.store.live_subject_by_key(ns, key).await?,
+            SubjectLookup::IdOrKey(raw) => match self.deps.store.subject_by_id(ns, raw).await? {
+                Some(found) => Some(found),
+                None => self.deps.store.live_subject_by_key(ns, raw).await?,
+            },
         };
         let subject = found.ok_or_else(|| not_found(lookup))?;
         Ok(self.with_customers(ns, vec![subject]).await?.remove(0))
@@ -158,6 +169,24 @@ impl Subjects {
         Ok(page)
     }
 
+    /// Every live subject ordered by key, at most [`MAX_LIST_ALL`] (OpenMeter's unpaged list).
+    pub async fn list_all(&self, ns: &Namespace) -> Result<Vec<Subject>> {
+        let mut all = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = self
+                .list(ns, None, None, false, page::MAX_PAGE_SIZE, &token)
+                .await?;
+            all.extend(page.items);
+            match page.next_page_token {
+                Some(next) if (all.len() as u64) < MAX_LIST_ALL => token = next,
+                _ => break,
+            }
+        }
+        all.truncate(MAX_LIST_ALL as usize);
+        Ok(all)
+    }
+
     /// Soft-deletes a subject (its events stay, and stay attributed).
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn delete(&self, ns: &Namespace, lookup: &SubjectLookup) -> Result<Subject> {
@@ -165,6 +194,10 @@ impl Subjects {
         let found = match lookup {
             SubjectLookup::Id(id) => tx.subject_by_id(ns, id).await?,
             SubjectLookup::Key(key) => tx.live_subject_by_key(ns, key).await?,
+            SubjectLookup::IdOrKey(raw) => match tx.subject_by_id(ns, raw).await? {
+                Some(found) => Some(found),
+                None => tx.live_subject_by_key(ns, raw).await?,
+            },
         };
         let mut subject = found.ok_or_else(|| not_found(lookup))?;
         if subject.deleted_at.is_some() {

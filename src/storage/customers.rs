@@ -13,7 +13,9 @@ use super::entities::{attribution_identifier as ident, customer, customer_subjec
 use super::query::{Sort, insert, page, prefix_end};
 use super::read::Reader;
 use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
-use crate::domain::customer::{Address, Customer, CustomerFields, CustomerQuery, OrderField};
+use crate::domain::customer::{
+    Address, Customer, CustomerFields, CustomerFilter, CustomerQuery, Order, OrderField,
+};
 use crate::domain::values::{
     CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ShortText,
 };
@@ -185,44 +187,91 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         query: &CustomerQuery,
     ) -> StoreResult<Vec<Customer>> {
         use customer::Column as C;
-        let f = &query.filter;
-        let mut select = customer::Entity::find().filter(C::Namespace.eq(ns.as_str()));
-        if !f.show_deleted {
-            select = select.filter(C::DeletedAt.is_null());
-        }
-        if let Some(key) = &f.key {
-            select = select.filter(C::Key.eq(key.as_str()));
-        }
-        if let Some(email) = &f.primary_email_lower {
-            select = select.filter(C::PrimaryEmailLower.eq(email.as_str()));
-        }
-        if let Some(prefix) = &f.name_prefix_lower {
-            // A range over the lower-cased name (byte order), so the index serves it.
-            select = select.filter(C::NameLower.gte(prefix.as_str()));
-            if let Some(end) = prefix_end(prefix) {
-                select = select.filter(C::NameLower.lt(end));
-            }
-        }
-        if let Some(subject_key) = &f.subject_key {
-            select = select.filter(
-                C::Id.in_subquery(
-                    Query::select()
-                        .column(csk::Column::CustomerId)
-                        .from(csk::Entity)
-                        .and_where(csk::Column::Namespace.eq(ns.as_str()))
-                        .and_where(csk::Column::SubjectKey.eq(subject_key.as_str()))
-                        .to_owned(),
-                ),
-            );
-        }
-        let sort = match query.order.field {
-            OrderField::Name => Sort::Text(C::Name),
-            OrderField::CreatedAt => Sort::Int(C::CreatedAt),
-            OrderField::Id => Sort::Id,
-        };
+        let select = filtered(ns, &query.filter);
+        let sort = sort_of(query.order.field);
         let (after, desc) = (query.after.as_ref(), query.order.descending);
         let select = page(select, sort, C::Id, after, desc, query.page_size + 1)?;
         self.all(select, to_domain).await
+    }
+
+    /// How many customers pass `filter`.
+    pub(super) async fn count_customers(
+        &self,
+        ns: &Namespace,
+        filter: &CustomerFilter,
+    ) -> StoreResult<u64> {
+        use sea_orm::PaginatorTrait;
+        filtered(ns, filter)
+            .count(self.db)
+            .await
+            .map_err(StoreError::from_db)
+    }
+
+    /// At most `limit` customers that pass `filter`, in `order`, skipping the first `offset`
+    /// (page-numbered lists).
+    pub(super) async fn customers_at(
+        &self,
+        ns: &Namespace,
+        filter: &CustomerFilter,
+        order: Order,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<Customer>> {
+        use sea_orm::QuerySelect;
+        let select = filtered(ns, filter);
+        let select = page(
+            select,
+            sort_of(order.field),
+            customer::Column::Id,
+            None,
+            order.descending,
+            limit,
+        )?
+        .offset(offset);
+        self.all(select, to_domain).await
+    }
+}
+
+/// The customers of `ns` that pass `f`, unordered.
+fn filtered(ns: &Namespace, f: &CustomerFilter) -> sea_orm::Select<customer::Entity> {
+    use customer::Column as C;
+    let mut select = customer::Entity::find().filter(C::Namespace.eq(ns.as_str()));
+    if !f.show_deleted {
+        select = select.filter(C::DeletedAt.is_null());
+    }
+    if let Some(key) = &f.key {
+        select = select.filter(C::Key.eq(key.as_str()));
+    }
+    if let Some(email) = &f.primary_email_lower {
+        select = select.filter(C::PrimaryEmailLower.eq(email.as_str()));
+    }
+    if let Some(prefix) = &f.name_prefix_lower {
+        // A range over the lower-cased name (byte order), so the index serves it.
+        select = select.filter(C::NameLower.gte(prefix.as_str()));
+        if let Some(end) = prefix_end(prefix) {
+            select = select.filter(C::NameLower.lt(end));
+        }
+    }
+    if let Some(subject_key) = &f.subject_key {
+        select = select.filter(
+            C::Id.in_subquery(
+                Query::select()
+                    .column(csk::Column::CustomerId)
+                    .from(csk::Entity)
+                    .and_where(csk::Column::Namespace.eq(ns.as_str()))
+                    .and_where(csk::Column::SubjectKey.eq(subject_key.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    select
+}
+
+fn sort_of(field: OrderField) -> Sort<customer::Column> {
+    match field {
+        OrderField::Name => Sort::Text(customer::Column::Name),
+        OrderField::CreatedAt => Sort::Int(customer::Column::CreatedAt),
+        OrderField::Id => Sort::Id,
     }
 }
 

@@ -9,7 +9,7 @@ use super::{IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::Namespace;
 use crate::domain::app::{App, AppSecrets, CustomerApp};
 use crate::domain::checkout::{CheckoutSession, SessionStatus};
-use crate::domain::customer::{Customer, CustomerQuery};
+use crate::domain::customer::{Customer, CustomerFilter, CustomerQuery, Order};
 use crate::domain::event::{EventQuery, StoredEvent};
 use crate::domain::page::Cursor;
 use crate::domain::subject::Subject;
@@ -116,6 +116,15 @@ reads! {
         identifiers: &[&str]
     ) -> StoreResult<Vec<(String, String)>>;
     fn list_customers(&self, ns: &Namespace, query: &CustomerQuery) -> StoreResult<Vec<Customer>>;
+    fn count_customers(&self, ns: &Namespace, filter: &CustomerFilter) -> StoreResult<u64>;
+    fn customers_at(
+        &self,
+        ns: &Namespace,
+        filter: &CustomerFilter,
+        order: Order,
+        offset: u64,
+        limit: u64
+    ) -> StoreResult<Vec<Customer>>;
     // apps.rs
     fn app_by_id(&self, ns: &Namespace, id: &str) -> StoreResult<Option<(App, AppSecrets)>>;
     fn default_app(&self, ns: &Namespace) -> StoreResult<Option<(App, AppSecrets)>>;
