@@ -17,8 +17,9 @@ use crate::stripe_apps::{ACCOUNT, KEY};
 
 /// The SDK release the issue names; the lockfile pins it.
 const SDK_VERSION: &str = "1.0.0-beta.232";
-/// The suite's files, in the order they run (one at a time: they share one server). Node 20's
-/// `--test` does not discover files by itself the way later releases do; they are named.
+/// The suite's files, run one at a time (they share one server; each leaves the identifiers the
+/// docs use free for the next). Node 20's `--test` does not discover files the way later
+/// releases do: they are named.
 const SUITE: &[&str] = &[
     "docs-examples.test.js",
     "customers.test.js",

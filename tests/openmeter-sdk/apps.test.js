@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
+  assertProblem,
   assertTimestamp,
   assertUlid,
   client,
@@ -193,9 +194,9 @@ describe('customer app data', () => {
     assert.equal(await openmeter.customers.apps.delete(key, app.id), undefined, '204 No Content');
     const after = await openmeter.customers.apps.list(key);
     assert.deepEqual(after.items, []);
-    // Deleting again changes nothing (patron's delete is idempotent).
+    // There is nothing left to delete.
     const again = await http('DELETE', `/api/v1/customers/${encodeURIComponent(key)}/apps/${app.id}`);
-    assert.equal(again.status, 204, again.text);
+    assertProblem(again, 404, app.id);
   });
 
   test('portal session for the customer\'s Stripe customer (201)', async () => {

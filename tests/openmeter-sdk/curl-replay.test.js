@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { assertProblem, client, fixture, http, stripeApp } from './lib.js';
+import { assertProblem, client, fixture, freeIdentifiers, http, stripeApp } from './lib.js';
 
 const openmeter = client();
 
@@ -117,11 +117,7 @@ describe("OpenMeter docs' curl bodies", () => {
 
   test('POST /api/v1/stripe/checkout/sessions with the docs spelling successUrl', async () => {
     await stripeApp(openmeter);
-    // As on a fresh account: the docs' SDK examples (another file) may hold the docs' subject.
-    const holders = await openmeter.customers.list({ subject: 'my-identifier' });
-    for (const holder of holders.items) {
-      await openmeter.customers.delete(holder.id);
-    }
+    await freeIdentifiers(openmeter, 'my-identifier');
     const created = await http('POST', '/api/v1/stripe/checkout/sessions', { body: CHECKOUT });
     assert.equal(created.status, 201, created.text);
     const session = created.json;
@@ -136,6 +132,7 @@ describe("OpenMeter docs' curl bodies", () => {
     const customer = await openmeter.customers.get(session.customerId);
     assert.equal(customer.name, 'ACME, Inc.');
     assert.deepEqual(customer.usageAttribution, { subjectKeys: ['my-identifier'] });
+    await openmeter.customers.delete(customer.id);
   });
 
   test('POST /api/v1/events with the docs event', async () => {

@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { assertTimestamp, assertUlid, client, fixture, rejectsWithProblem, stripeApp } from './lib.js';
+import {
+  assertTimestamp,
+  assertUlid,
+  client,
+  fixture,
+  freeIdentifiers,
+  rejectsWithProblem,
+  stripeApp,
+} from './lib.js';
 
 const openmeter = client();
 
@@ -13,6 +21,7 @@ describe("OpenMeter docs' SDK examples", () => {
   let customerId;
 
   test('customers.create with usageAttribution.subjectKeys', async () => {
+    await freeIdentifiers(openmeter, 'my-database-id', 'my-identifier');
     const customer = await openmeter.customers.create({
       name: 'ACME, Inc.',
       key: 'my-database-id',
@@ -49,8 +58,8 @@ describe("OpenMeter docs' SDK examples", () => {
         key: 'my-database-id',
         usageAttribution: { subjects: ['my-identifier'] },
       });
-    // The key and the subject are held by the customer above.
-    await rejectsWithProblem(docsCall(), 409, 'my-database-id');
+    // The key and the subject are held by the customer above: the conflict names the holder.
+    await rejectsWithProblem(docsCall(), 409, customerId);
     assert.equal(await openmeter.customers.delete(customerId), undefined, '204 No Content');
     // A deleted customer frees its key and subjects: the docs' call now creates a customer.
     const customer = await docsCall();

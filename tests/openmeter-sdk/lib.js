@@ -68,6 +68,19 @@ export async function stripeApp(om = client()) {
   return installed.app;
 }
 
+/// As on a fresh account: deletes the live customers holding any of these keys or subject keys
+/// (the docs' examples use fixed identifiers, and files of the suite share one server).
+export async function freeIdentifiers(om, ...identifiers) {
+  for (const identifier of identifiers) {
+    for (const filter of [{ key: identifier }, { subject: identifier }]) {
+      const holders = await om.customers.list(filter);
+      for (const holder of holders.items) {
+        await om.customers.delete(holder.id);
+      }
+    }
+  }
+}
+
 /// A raw HTTP call to patron (what curl does): method, path under the base URL, a body sent
 /// verbatim (a string) with its content type, and the API key unless `key` is null.
 export async function http(method, path, { body, contentType = 'application/json', key = apiKey } = {}) {
