@@ -26,6 +26,7 @@ const SUITE: &[&str] = &[
     "subjects-events.test.js",
     "apps.test.js",
     "curl-replay.test.js",
+    "openapi.test.js",
 ];
 /// The whole suite's bound; a single test's is `--test-timeout`.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(240);
