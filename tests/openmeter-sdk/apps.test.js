@@ -12,6 +12,7 @@ import {
   client,
   fixture,
   http,
+  problemFields,
   rejectsWithProblem,
   stripe,
   stripeApp,
@@ -45,11 +46,12 @@ describe('apps', () => {
       400,
       'apiKey',
     );
-    await rejectsWithProblem(
+    const publishable = await rejectsWithProblem(
       openmeter.apps.marketplace.installWithAPIKey('stripe', { apiKey: 'pk_test_abc' }),
       400,
       'apiKey',
     );
+    assert.deepEqual(problemFields(publishable), ['apiKey']);
 
     const installed = await openmeter.apps.marketplace.installWithAPIKey('stripe', {
       apiKey: stripe.otherApiKey,
@@ -90,7 +92,8 @@ describe('apps', () => {
     assert.equal(updated.name, 'Stripe Europe');
     assert.equal(updated.description, 'EU entity');
     assert.deepEqual(updated.metadata, { region: 'eu' });
-    await rejectsWithProblem(openmeter.apps.update(other.id, { type: 'stripe', name: '' }), 400, 'name');
+    const badName = await rejectsWithProblem(openmeter.apps.update(other.id, { type: 'stripe', name: '' }), 400, 'name');
+    assert.deepEqual(problemFields(badName), ['name']);
 
     const rotated = await openmeter.apps.stripe.updateApiKey(other.id, {
       secretAPIKey: stripe.rotatedApiKey,
@@ -100,11 +103,12 @@ describe('apps', () => {
     assert.ok(afterRotation.maskedAPIKey.endsWith(stripe.rotatedApiKey.slice(-3)), afterRotation.maskedAPIKey);
     assert.equal(afterRotation.status, 'ready');
     // A key of another Stripe account cannot replace the app's key.
-    await rejectsWithProblem(
+    const otherAccount = await rejectsWithProblem(
       openmeter.apps.stripe.updateApiKey(other.id, { secretAPIKey: stripe.apiKey }),
       400,
       'secretAPIKey',
     );
+    assert.deepEqual(problemFields(otherAccount), ['secretAPIKey']);
 
     assert.equal(await openmeter.apps.uninstall(other.id), undefined, '204 No Content');
     const remaining = await openmeter.apps.list({});
@@ -228,10 +232,11 @@ describe('customer app data', () => {
       body: JSON.stringify({ returnUrl: 'https://example.com/account' }),
     });
     assert.equal(raw.status, 201, raw.text);
-    await rejectsWithProblem(
+    const badReturn = await rejectsWithProblem(
       openmeter.customers.stripe.createPortalSession(key, { returnUrl: 'not a url' }),
       400,
       'returnUrl',
     );
+    assert.deepEqual(problemFields(badReturn), ['returnUrl']);
   });
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { assertProblem, client, fixture, freeIdentifiers, http, stripeApp } from './lib.js';
+import { assertProblem, client, fixture, freeIdentifiers, http, problemFields, stripeApp } from './lib.js';
 
 const openmeter = client();
 
@@ -74,7 +74,7 @@ const EVENT = `{
 describe("OpenMeter docs' curl bodies", () => {
   test('POST /api/v1/customers: the empty name is a 400 naming it; with a name, empty strings are absent', async () => {
     const refused = await http('POST', '/api/v1/customers', { body: CREATE_CUSTOMER });
-    assertProblem(refused, 400, 'name');
+    assert.deepEqual(problemFields(assertProblem(refused, 400, 'name')), ['name']);
     const nothing = await openmeter.customers.list({ subject: '$YOUR-SUBJECT' });
     assert.equal(nothing.totalCount, 0, 'nothing was stored');
 
@@ -133,6 +133,11 @@ describe("OpenMeter docs' curl bodies", () => {
     assert.equal(customer.name, 'ACME, Inc.');
     assert.deepEqual(customer.usageAttribution, { subjectKeys: ['my-identifier'] });
     await openmeter.customers.delete(customer.id);
+
+    const badUrl = await http('POST', '/api/v1/stripe/checkout/sessions', {
+      body: CHECKOUT.replace('https://example.com/success', 'not a url'),
+    });
+    assert.deepEqual(problemFields(assertProblem(badUrl, 400)), ['options.successURL']);
   });
 
   test('POST /api/v1/events with the docs event', async () => {

@@ -10,6 +10,7 @@ import {
   client,
   http,
   keysRequired,
+  problemFields,
   rejectsWithProblem,
   unique,
 } from './lib.js';
@@ -197,21 +198,26 @@ describe('customers', () => {
   });
 
   test('errors are problem+json the SDK surfaces: 400 naming the JSON field, 404, 409', async () => {
-    await rejectsWithProblem(
+    // Field paths are the request body's JSON paths, exactly.
+    const country = await rejectsWithProblem(
       openmeter.customers.create({ name: 'Bad Country', key: unique('bad'), billingAddress: { country: 'XX' } }),
       400,
       'billingAddress.country',
     );
-    await rejectsWithProblem(
-      openmeter.customers.create({ name: '', key: unique('empty') }),
-      400,
-      'name',
-    );
-    await rejectsWithProblem(
+    assert.deepEqual(problemFields(country), ['billingAddress.country']);
+    const name = await rejectsWithProblem(openmeter.customers.create({ name: '', key: unique('empty') }), 400, 'name');
+    assert.deepEqual(problemFields(name), ['name']);
+    const email = await rejectsWithProblem(
       openmeter.customers.create({ name: 'Bad Email', key: unique('mail'), primaryEmail: 'not an email' }),
       400,
       'primaryEmail',
     );
+    assert.deepEqual(problemFields(email), ['primaryEmail']);
+    const subjects = await rejectsWithProblem(
+      openmeter.customers.create({ name: 'Bad Subject', usageAttribution: { subjectKeys: ['ok', ''] } }),
+      400,
+    );
+    assert.deepEqual(problemFields(subjects), ['usageAttribution.subjectKeys[1]']);
     await rejectsWithProblem(
       openmeter.customers.create({ name: 'Nothing to attribute' }),
       400,

@@ -148,6 +148,13 @@ export function assertProblem(response, status, ...mentions) {
   return response.json;
 }
 
+/// The JSON field paths a 400 problem names (`extensions.validationErrors[].field`).
+export function problemFields(problem) {
+  const errors = problem?.extensions?.validationErrors;
+  assert.ok(Array.isArray(errors), `no extensions.validationErrors: ${JSON.stringify(problem)}`);
+  return errors.map((e) => e.field);
+}
+
 function assertProblemShape(problem, status) {
   // OpenMeter's UnexpectedProblemResponse: type, title, detail and instance are required.
   assert.equal(typeof problem.type, 'string', JSON.stringify(problem));
