@@ -33,7 +33,12 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// The API key the suite sends when patron runs with keys.
 const SDK_API_KEY: &str = "patron_sdk_test_key_0123456789abcdef";
-const SDK_KEYS: &[(&str, &str)] = &[("openmeter-sdk", SDK_API_KEY)];
+/// Another tenant's key: it must see nothing of the first.
+const OTHER_TENANT_KEY: &str = "patron_sdk_other_tenant_fedcba9876543210";
+const SDK_KEYS: &[(&str, &str)] = &[
+    ("openmeter-sdk", SDK_API_KEY),
+    ("openmeter-sdk-other", OTHER_TENANT_KEY),
+];
 
 /// A second Stripe account for the app lifecycle (install, update, key rotation, uninstall).
 const OTHER_KEY: &str = "sk_test_51PatronOtherAccountKey456";
@@ -97,6 +102,10 @@ async fn node(app: &TestApp, api_key: Option<&str>, args: &[&str]) -> String {
         .args(args)
         .env("PATRON_URL", format!("http://{}", app.http_addr))
         .env("PATRON_API_KEY", api_key.unwrap_or_default())
+        .env(
+            "PATRON_OTHER_API_KEY",
+            api_key.map_or("", |_| OTHER_TENANT_KEY),
+        )
         .env("STRIPE_API_KEY", KEY)
         .env("STRIPE_ACCOUNT_ID", ACCOUNT)
         .env("STRIPE_OTHER_API_KEY", OTHER_KEY)

@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import {
+  assertProblem,
   assertTimestamp,
   assertUlid,
   client,
   http,
   keysRequired,
+  otherTenantKey,
   problemFields,
   rejectsWithProblem,
   unique,
@@ -246,14 +248,25 @@ describe('customers', () => {
     );
   });
 
-  test('API keys: a call without a key is 401 when keys are on', async () => {
+  test('API keys: a call without a key is 401 when keys are on; tenants see only their own', async () => {
     const anonymous = client(null);
     if (keysRequired) {
       await rejectsWithProblem(anonymous.customers.list({}), 401);
       await rejectsWithProblem(client('not-a-key').customers.list({}), 401);
       const raw = await http('GET', '/api/v1/customers', { key: null });
-      assert.equal(raw.status, 401);
-      assert.equal(raw.contentType, 'application/problem+json');
+      assertProblem(raw, 401);
+
+      assert.ok(otherTenantKey, 'PATRON_OTHER_API_KEY is set with API keys');
+      const key = unique('tenant');
+      const mine = await openmeter.customers.create({ name: 'Mine', key });
+      const other = client(otherTenantKey);
+      await rejectsWithProblem(other.customers.get(mine.id), 404);
+      await rejectsWithProblem(other.customers.get(key), 404);
+      assert.equal((await other.customers.list({ key })).totalCount, 0);
+      // The same key is free in the other namespace.
+      const theirs = await other.customers.create({ name: 'Theirs', key });
+      assert.notEqual(theirs.id, mine.id);
+      assert.equal((await openmeter.customers.get(key)).id, mine.id);
     } else {
       // Without configured keys every call acts for the default namespace.
       const listed = await anonymous.customers.list({});

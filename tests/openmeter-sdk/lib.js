@@ -6,6 +6,7 @@
 //   PATRON_URL            base URL of patron's HTTP listener (the REST API is under /api/v1)
 //   PATRON_API_KEY        the API key to send (`Authorization: Bearer`); empty when patron runs
 //                         without API keys
+//   PATRON_OTHER_API_KEY  with API keys, the key of another tenant (namespace)
 //   STRIPE_API_KEY        a secret key the fake Stripe knows, for installing the Stripe app
 //   STRIPE_ACCOUNT_ID     the account of STRIPE_API_KEY
 //   STRIPE_OTHER_API_KEY  a key of another Stripe account (a second app: update, uninstall)
@@ -28,6 +29,7 @@ function required(name) {
 export const baseUrl = required('PATRON_URL');
 export const apiKey = process.env.PATRON_API_KEY || undefined;
 export const keysRequired = apiKey !== undefined;
+export const otherTenantKey = process.env.PATRON_OTHER_API_KEY || undefined;
 export const stripe = {
   apiKey: required('STRIPE_API_KEY'),
   accountId: required('STRIPE_ACCOUNT_ID'),
