@@ -99,25 +99,18 @@ fn json_content(raw: &RawEvent) -> bool {
     }
 }
 
-/// The JSON names of the paths the domain's event rules report.
-fn json_names(path: &str, violation: FieldViolation) -> FieldViolation {
-    let field = violation
-        .field
-        .replacen("event.", "", 1)
+/// The JSON names of the paths the domain's event rules report (a single event is parsed under
+/// the path `event`, a batch's under `[i]`).
+fn json_names(violation: FieldViolation) -> FieldViolation {
+    let field = violation.field;
+    let field = field.strip_prefix("event").unwrap_or(&field);
+    let field = field
         .replace(".attributes.", ".")
         .replace(".attributes[", "[")
         .replace(".spec_version", ".specversion")
         .replace(".text_data", ".data")
         .replace(".binary_data", ".data");
-    let field = if path.is_empty() {
-        field
-            .trim_start_matches("event")
-            .trim_start_matches('.')
-            .to_owned()
-    } else {
-        field
-    };
-    FieldViolation::new(field, violation.description)
+    FieldViolation::new(field.trim_start_matches('.'), violation.description)
 }
 
 /// POST /api/v1/events: 204.
@@ -185,7 +178,7 @@ pub async fn ingest(
         let domain_path = if path.is_empty() { "event" } else { &path };
         match UsageEvent::parse(domain_path, raw, received) {
             Ok(event) => events.push(event),
-            Err(errors) => violations.extend(errors.into_iter().map(|v| json_names(&path, v))),
+            Err(errors) => violations.extend(errors.into_iter().map(json_names)),
         }
     }
     if !violations.is_empty() {

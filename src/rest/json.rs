@@ -102,7 +102,14 @@ impl<'a> Object<'a> {
         name: &str,
         rule: impl FnOnce(&str, &str) -> Result<T, FieldViolation>,
     ) -> Option<T> {
-        let raw = self.text(v, name);
+        let raw = match self.get(name) {
+            None => "",
+            Some(Value::String(s)) => s,
+            Some(_) => {
+                v.add(self.path(name), "must be a string");
+                return None;
+            }
+        };
         v.check(rule(&self.path(name), raw))
     }
 

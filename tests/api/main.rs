@@ -14,6 +14,7 @@ mod observability;
 mod openmeter_sdk;
 mod overload;
 mod replicas;
+mod rest;
 mod security;
 mod server;
 mod stripe_apps;
