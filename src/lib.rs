@@ -16,18 +16,27 @@
 //! - [`storage`]: SeaORM entities and repositories, SQLite and PostgreSQL, and the customer cache.
 //! - [`payments`]: Stripe behind the `Payments` trait (async-stripe), and the webhook signature.
 //! - [`grpc`]: generated code, one handler module per service, `status` (the single
-//!   domain-error -> Status map), `convert` (proto <-> domain), `auth` (API keys ->
-//!   namespace), `observe` (spans, metrics), `limit` (overload shedding), `codec`.
-//! - [`http`]: the HTTP listener (Stripe webhooks, /metrics, /livez, /readyz = /healthz).
+//!   domain-error -> Status map), `convert` (proto <-> domain), `auth` (the interceptor over
+//!   [`auth`]), `observe` (spans, metrics), `limit` (overload shedding), `codec`.
+//! - [`rest`]: OpenMeter's v1 REST API under `/api/v1` on the HTTP listener: one handler module
+//!   per resource (customers, customer apps with the portal, checkout, subjects, apps with the
+//!   marketplace install, events), `json` (case-insensitive JSON objects), `problem` (the single
+//!   domain-error -> RFC 7807 map), `openapi` (the document, from the same route table as the
+//!   router).
+//! - [`auth`]: API keys -> namespace, for both transports.
+//! - [`http`]: the HTTP listener (Stripe webhooks, also at OpenMeter's path, the REST API,
+//!   /metrics, /livez, /readyz = /healthz).
 //! - [`secrets`]: AES-256-GCM sealing of the secrets stored in the database.
 //! - [`metrics`]: the Prometheus registry; [`telemetry`]: logging and OpenTelemetry tracing.
 //!
 //! # Invariants
 //! - Only `grpc` (and `app`, which mounts its servers) knows tonic and protobuf types; only
+//!   `rest` and `http` know axum; only
 //!   `storage` knows SeaORM; only `payments` knows Stripe's crates; `domain` depends on none of
 //!   them, nor on `service`, `storage` or `payments`.
 //! - Handlers are thin: decode, parse into domain types (the rules live in `domain`), call one
-//!   use case, encode. Errors become a Status in one place, `grpc::status`.
+//!   use case, encode. Errors become a Status in one place, `grpc::status`, and a problem in
+//!   one place, `rest::problem`.
 //! - No use case reaches through another for its dependencies: each holds a `service::Deps`.
 //! - Below `grpc`, "now" comes from the injected `domain::clock::Clock`, never from the system
 //!   (`app` builds the system clock; storage stamps only times it is given).

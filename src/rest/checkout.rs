@@ -8,11 +8,11 @@ use serde_json::{Map, Value, json};
 use super::customers::{customer_fields, put_opt, rfc3339};
 use super::json::Object;
 use super::{JsonBody, RestResult, RestState, Tenant, deadline, invalid};
-use crate::domain::FieldViolation;
 use crate::domain::app::parse_stripe_id;
 use crate::domain::checkout::{CheckoutOptions, CheckoutOptionsInput, CheckoutSession};
 use crate::domain::error::Violations;
 use crate::domain::values::{Identifier, ResourceId};
+use crate::domain::{FieldViolation, Timestamp};
 use crate::service::checkout::{CheckoutCustomer, CreateCheckout};
 
 /// OpenMeter's `CreateStripeCheckoutSessionResult`.
@@ -143,13 +143,9 @@ fn checkout_customer(v: &mut Violations, o: &Object) -> Option<CheckoutCustomer>
     None
 }
 
-/// POST /api/v1/stripe/checkout/sessions: 201.
-pub async fn create(
-    State(s): State<RestState>,
-    Tenant(ns): Tenant,
-    JsonBody(body): JsonBody,
-) -> RestResult {
-    let o = Object::new("", &body).map_err(invalid)?;
+/// The request, parsed at time `now`.
+pub fn decode(body: &Value, now: Timestamp) -> RestResult<CreateCheckout> {
+    let o = Object::new("", body).map_err(invalid)?;
     let mut v = Violations::new();
     let app_id = match o.text(&mut v, "appId") {
         "" => None,
@@ -162,7 +158,7 @@ pub async fn create(
     };
     let options_object = o.object(&mut v, "options");
     let input = options_input(&mut v, options_object.as_ref());
-    let options = match CheckoutOptions::parse("options", &input, s.services.checkout.now()) {
+    let options = match CheckoutOptions::parse("options", &input, now) {
         Ok(options) => Some(options),
         Err(violations) => {
             v.extend(violations);
@@ -176,12 +172,21 @@ pub async fn create(
             "is required",
         )]));
     };
-    let input = CreateCheckout {
+    Ok(CreateCheckout {
         app_id,
         customer,
         stripe_customer_id,
         options,
-    };
+    })
+}
+
+/// POST /api/v1/stripe/checkout/sessions: 201.
+pub async fn create(
+    State(s): State<RestState>,
+    Tenant(ns): Tenant,
+    JsonBody(body): JsonBody,
+) -> RestResult {
+    let input = decode(&body, s.services.checkout.now())?;
     let session = s
         .services
         .checkout

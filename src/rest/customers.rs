@@ -134,7 +134,8 @@ pub fn customer_fields(v: &mut Violations, o: &Object) -> Option<CustomerFields>
     Some(fields)
 }
 
-fn body_fields(body: &Value) -> RestResult<CustomerFields> {
+/// The customer of a create or replace body.
+pub fn body_fields(body: &Value) -> RestResult<CustomerFields> {
     let o = Object::new("", body).map_err(invalid)?;
     let mut v = Violations::new();
     let fields = customer_fields(&mut v, &o);

@@ -113,20 +113,18 @@ fn json_names(violation: FieldViolation) -> FieldViolation {
     FieldViolation::new(field.trim_start_matches('.'), violation.description)
 }
 
-/// POST /api/v1/events: 204.
-pub async fn ingest(
-    State(s): State<RestState>,
-    Tenant(ns): Tenant,
-    headers: HeaderMap,
-    JsonBody(body): JsonBody,
-) -> RestResult {
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+/// The events of a request body sent with `content_type`, parsed with `received` as the
+/// default time.
+pub fn decode(
+    content_type: Option<&str>,
+    body: &Value,
+    received: Timestamp,
+) -> RestResult<Vec<UsageEvent>> {
+    let media = content_type
         .and_then(|t| t.split(';').next())
         .map(|t| t.trim().to_ascii_lowercase())
         .unwrap_or_else(|| "application/json".to_owned());
-    let batch = match (media.as_str(), &body) {
+    let batch = match (media.as_str(), body) {
         ("application/cloudevents+json", Value::Object(_)) => false,
         ("application/cloudevents-batch+json", Value::Array(_)) => true,
         ("application/json", Value::Object(_)) => false,
@@ -150,7 +148,7 @@ pub async fn ingest(
             )]));
         }
     };
-    let items: Vec<(String, &Value)> = match &body {
+    let items: Vec<(String, &Value)> = match body {
         Value::Array(items) if batch => items
             .iter()
             .enumerate()
@@ -164,7 +162,6 @@ pub async fn ingest(
             format!("at most {MAX_BATCH} events per batch (got {})", items.len()),
         )]));
     }
-    let received: Timestamp = s.services.events.now();
     let mut violations = Vec::new();
     let mut events = Vec::with_capacity(items.len());
     for (path, value) in items {
@@ -184,6 +181,20 @@ pub async fn ingest(
     if !violations.is_empty() {
         return Err(invalid(violations));
     }
+    Ok(events)
+}
+
+/// POST /api/v1/events: 204.
+pub async fn ingest(
+    State(s): State<RestState>,
+    Tenant(ns): Tenant,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> RestResult {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let events = decode(media, &body, s.services.events.now())?;
     s.services.events.ingest(&ns, events).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -419,3 +419,104 @@ pub fn router(state: RestState, small: usize, large: usize) -> Router {
         .with_state(state)
         .layer(axum::middleware::from_fn(problem::with_instance))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use crate::domain::Timestamp;
+
+    /// Names the decoders look for, in several cases, and some they do not.
+    const NAMES: &[&str] = &[
+        "name",
+        "NAME",
+        "key",
+        "Key",
+        "usageAttribution",
+        "subjectKeys",
+        "subjects",
+        "primaryEmail",
+        "currency",
+        "billingAddress",
+        "country",
+        "postalCode",
+        "metadata",
+        "customer",
+        "options",
+        "successURL",
+        "successUrl",
+        "cancelURL",
+        "returnURL",
+        "uiMode",
+        "expiresAt",
+        "taxIdCollection",
+        "enabled",
+        "customText",
+        "afterSubmit",
+        "message",
+        "consentCollection",
+        "paymentMethodTypes",
+        "id",
+        "source",
+        "specversion",
+        "type",
+        "subject",
+        "time",
+        "data",
+        "data_base64",
+        "datacontenttype",
+        "appId",
+        "x",
+    ];
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            prop_oneof![
+                Just("1.0".to_owned()),
+                Just("USD".to_owned()),
+                Just("https://example.com/ok".to_owned()),
+                Just("2023-01-01T00:00:00.001Z".to_owned()),
+                ".{0,12}",
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(NAMES), inner), 0..6).prop_map(
+                    |entries| {
+                        Value::Object(
+                            entries
+                                .into_iter()
+                                .map(|(k, v)| (k.to_owned(), v))
+                                .collect::<Map<_, _>>(),
+                        )
+                    }
+                ),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever JSON arrives, decoding never panics and refuses it with a 400, never a 500.
+        #[test]
+        fn arbitrary_json_is_decoded_or_refused_with_400(body in json()) {
+            let now = Timestamp(1_700_000_000_000_000);
+            let statuses = [
+                super::customers::body_fields(&body).err().map(|p| p.status()),
+                super::checkout::decode(&body, now).err().map(|p| p.status()),
+                super::events::decode(Some("application/json"), &body, now)
+                    .err()
+                    .map(|p| p.status()),
+            ];
+            for status in statuses.into_iter().flatten() {
+                prop_assert_eq!(status, axum::http::StatusCode::BAD_REQUEST);
+            }
+        }
+    }
+}
