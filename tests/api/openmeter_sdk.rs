@@ -136,15 +136,15 @@ async fn node(app: &TestApp, api_key: Option<&str>, args: &[&str]) -> String {
     report
 }
 
-/// Runs the suite against `app`; panics with node's report if a test fails.
-async fn run_suite(app: &TestApp, api_key: Option<&str>) {
+/// Runs the suite's `files` against `app`; panics with node's report if a test fails.
+async fn run_suite(app: &TestApp, api_key: Option<&str>, files: &[&str]) {
     let mut args = vec![
         "--test",
         "--test-reporter=spec",
         "--test-concurrency=1",
         "--test-timeout=60000",
     ];
-    args.extend_from_slice(SUITE);
+    args.extend_from_slice(files);
     let report = node(app, api_key, &args).await;
     // The spec reporter's summary: every test ran and passed, none was skipped.
     let count = |what: &str| -> usize {
@@ -240,12 +240,12 @@ async fn written_through_the_same_use_cases(app: &TestApp, api_key: Option<&str>
 }
 
 async fn openmeter_sdk_without_api_keys(app: TestApp) {
-    run_suite(&app, None).await;
+    run_suite(&app, None, SUITE).await;
     written_through_the_same_use_cases(&app, None).await;
 }
 
 async fn openmeter_sdk_with_api_keys(app: TestApp) {
-    run_suite(&app, Some(SDK_API_KEY)).await;
+    run_suite(&app, Some(SDK_API_KEY), SUITE).await;
     written_through_the_same_use_cases(&app, Some(SDK_API_KEY)).await;
 }
 

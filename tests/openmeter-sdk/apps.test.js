@@ -103,12 +103,12 @@ describe('apps', () => {
     assert.ok(afterRotation.maskedAPIKey.endsWith(stripe.rotatedApiKey.slice(-3)), afterRotation.maskedAPIKey);
     assert.equal(afterRotation.status, 'ready');
     // A key of another Stripe account cannot replace the app's key.
-    const otherAccount = await rejectsWithProblem(
+    // (Its field path: problem-fields.test.js.)
+    await rejectsWithProblem(
       openmeter.apps.stripe.updateApiKey(other.id, { secretAPIKey: stripe.apiKey }),
       400,
-      'secretAPIKey',
+      'another Stripe account',
     );
-    assert.deepEqual(problemFields(otherAccount), ['secretAPIKey']);
 
     assert.equal(await openmeter.apps.uninstall(other.id), undefined, '204 No Content');
     const remaining = await openmeter.apps.list({});
@@ -184,11 +184,11 @@ describe('customer app data', () => {
       409,
       stripeCustomerId,
     );
-    // A Stripe customer Stripe does not know names the JSON field.
+    // A Stripe customer Stripe does not know is a client error (its field: problem-fields.test.js).
     await rejectsWithProblem(
       openmeter.customers.apps.upsert(other.id, [{ type: 'stripe', stripeCustomerId: 'cus_unknown000000' }]),
       [400, 412],
-      'stripeCustomerId',
+      'cus_unknown000000',
     );
     await rejectsWithProblem(
       openmeter.customers.apps.upsert(unique('nobody'), [{ type: 'stripe', stripeCustomerId }]),
@@ -232,11 +232,11 @@ describe('customer app data', () => {
       body: JSON.stringify({ returnUrl: 'https://example.com/account' }),
     });
     assert.equal(raw.status, 201, raw.text);
-    const badReturn = await rejectsWithProblem(
+    // (Its field path: problem-fields.test.js.)
+    await rejectsWithProblem(
       openmeter.customers.stripe.createPortalSession(key, { returnUrl: 'not a url' }),
       400,
-      'returnUrl',
+      'absolute http(s) URL',
     );
-    assert.deepEqual(problemFields(badReturn), ['returnUrl']);
   });
 });

@@ -102,10 +102,11 @@ describe("OpenMeter docs' curl bodies", () => {
     assertProblem(unknown, 404, '01JDJM1WF8Y461YQ9F0EW4WHY2');
 
     const customer = await openmeter.customers.create({ name: 'Curl Co', key: 'curl-co' });
-    // cus_xxxxxxx is a placeholder Stripe does not know: a client error naming the field.
+    // cus_xxxxxxx is a placeholder Stripe does not know: a client error naming it (and its field:
+    // problem-fields.test.js).
     const placeholder = await http('PUT', `/api/v1/customers/${customer.id}/apps`, { body: UPSERT_APPS });
     assert.ok([400, 412].includes(placeholder.status), placeholder.text);
-    assertProblem(placeholder, placeholder.status, 'stripeCustomerId');
+    assertProblem(placeholder, placeholder.status, 'cus_xxxxxxx');
 
     const real = UPSERT_APPS.replace('cus_xxxxxxx', fixture(1).customer);
     const stored = await http('PUT', `/api/v1/customers/${customer.id}/apps`, { body: real });
