@@ -28,6 +28,9 @@ const SUITE: &[&str] = &[
     "curl-replay.test.js",
     "openapi.test.js",
 ];
+/// Field paths in problems, each in its endpoint's spelling: a suite of its own, so that a
+/// misnamed field shows as exactly that.
+const PROBLEM_FIELDS: &[&str] = &["problem-fields.test.js"];
 /// The whole suite's bound; a single test's is `--test-timeout`.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(240);
 
@@ -280,6 +283,13 @@ async fn readme_example_runs(app: TestApp) {
     );
 }
 
-on_both_databases!(openmeter_sdk_without_api_keys);
+async fn openmeter_sdk_problem_field_names(app: TestApp) {
+    run_suite(&app, None, PROBLEM_FIELDS).await;
+}
+
+on_both_databases!(
+    openmeter_sdk_without_api_keys,
+    openmeter_sdk_problem_field_names
+);
 on_both_databases!(with_api_keys(SDK_KEYS): readme_example_runs);
 on_both_databases!(with_api_keys(SDK_KEYS): openmeter_sdk_with_api_keys);
