@@ -80,4 +80,16 @@ describe('problem field paths in each endpoint\'s spelling', () => {
     );
     assert.ok(!raw.text.includes('data[0]'), `the gRPC request's path leaks: ${raw.text}`);
   });
+
+  test('a 409 names the taken identifier by its JSON field, not the gRPC one', async () => {
+    const subject = unique('held');
+    await openmeter.customers.create({ name: 'Holder', usageAttribution: { subjectKeys: [subject] } });
+    const problem = await rejectsWithProblem(
+      openmeter.customers.create({ name: 'Second', usageAttribution: { subjectKeys: [subject] } }),
+      409,
+      subject,
+    );
+    assert.ok(!problem.detail.includes('usage_attribution'), problem.detail);
+    assert.ok(problem.detail.includes('usageAttribution.subjectKeys'), problem.detail);
+  });
 });
