@@ -3,7 +3,9 @@
 //! `npm ci --prefix tests/openmeter-sdk`) runs its suite (Node's test runner) against patron's
 //! REST API with the Stripe double behind it, on both databases, with and without API keys; the
 //! docs' curl bodies are replayed by the same suite. Afterwards, what the suite wrote is read back
-//! over gRPC: one set of use cases behind both transports.
+//! over gRPC (one set of use cases behind both transports), and the Checkout Session the docs'
+//! example opened is completed at Stripe, its signed events delivered to the webhook path
+//! OpenMeter gives Stripe (`/api/v1/apps/{id}/stripe/webhook`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -242,14 +244,82 @@ async fn written_through_the_same_use_cases(app: &TestApp, api_key: Option<&str>
     assert!(apps[0].default);
 }
 
+/// The Checkout Session the docs' SDK example opened, completed at Stripe: its signed events,
+/// delivered to the webhook path OpenMeter gives Stripe, set the customer's default payment
+/// method.
+async fn completed_through_openmeters_webhook_path(app: &TestApp, api_key: Option<&str>) {
+    let mut tenant = app.tenant(api_key.unwrap_or("no-keys-configured")).await;
+    let customer = tenant
+        .customers
+        .get_customer(pb::GetCustomerRequest {
+            lookup: Some(pb::get_customer_request::Lookup::Key(
+                "my-database-id".into(),
+            )),
+        })
+        .await
+        .expect("the docs' customer")
+        .into_inner();
+    let sessions = tenant
+        .checkout
+        .list_stripe_checkout_sessions(pb::ListStripeCheckoutSessionsRequest {
+            customer_id: customer.id.clone(),
+            status: pb::StripeCheckoutSessionStatus::Open as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("list checkout sessions")
+        .into_inner()
+        .sessions;
+    let session = sessions.first().expect("the docs' Checkout Session");
+    let endpoint = app
+        .stripe
+        .webhook_endpoints()
+        .into_iter()
+        .find(|e| e.account_id == ACCOUNT)
+        .expect("the app's webhook endpoint");
+    let url = format!(
+        "{}/api/v1/apps/{}/stripe/webhook",
+        app.public_url, session.app_id
+    );
+    let pm = app
+        .stripe
+        .create_payment_method(ACCOUNT, Some(&session.stripe_customer_id));
+    for event in app
+        .stripe
+        .complete_checkout_session(&session.session_id, &pm)
+    {
+        let (status, body) = app.stripe.deliver(&url, &endpoint.secret, &event).await;
+        assert_eq!(status, 200, "{}: {body}", event.event_type());
+    }
+    let entries = tenant
+        .customer_apps
+        .list_customer_apps(pb::ListCustomerAppsRequest {
+            customer: Some(pb::list_customer_apps_request::Customer::CustomerId(
+                customer.id.clone(),
+            )),
+        })
+        .await
+        .expect("list customer apps")
+        .into_inner()
+        .data;
+    match entries.first().and_then(|e| e.data.as_ref()) {
+        Some(pb::customer_app_data::Data::Stripe(stripe)) => {
+            assert_eq!(stripe.stripe_default_payment_method_id, pm);
+        }
+        other => panic!("no Stripe entry: {other:?}"),
+    }
+}
+
 async fn openmeter_sdk_without_api_keys(app: TestApp) {
     run_suite(&app, None, SUITE).await;
     written_through_the_same_use_cases(&app, None).await;
+    completed_through_openmeters_webhook_path(&app, None).await;
 }
 
 async fn openmeter_sdk_with_api_keys(app: TestApp) {
     run_suite(&app, Some(SDK_API_KEY), SUITE).await;
     written_through_the_same_use_cases(&app, Some(SDK_API_KEY)).await;
+    completed_through_openmeters_webhook_path(&app, Some(SDK_API_KEY)).await;
 }
 
 /// The README's example (tests/openmeter-sdk/example.js) runs as printed there.
