@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::error::Violations;
 use super::page::{WireSize, wire};
 use super::values::{self, Identifier};
 use super::{FieldViolation, Timestamp};
@@ -183,6 +184,65 @@ pub fn parse_metadata(
             Ok(Some(Some(map)))
         }
     }
+}
+
+/// Most items of one upsert.
+pub const MAX_UPSERT_ITEMS: usize = 1000;
+
+/// One upsert item as a request carries it: each part with its field path.
+#[derive(Clone, Debug)]
+pub struct RawSubjectUpsert<'a> {
+    /// The key.
+    pub key: (String, &'a str),
+    /// The display name, if present.
+    pub display_name: (String, Option<&'a str>),
+    /// The Stripe customer, if present.
+    pub stripe_customer_id: (String, Option<&'a str>),
+    /// The metadata, if present.
+    pub metadata: (String, Option<Map<String, Value>>),
+}
+
+/// Parses the items of an upsert (`field` names the list): at most [`MAX_UPSERT_ITEMS`], keys
+/// unique within the request, every part by its rule; every violation is reported.
+pub fn parse_upserts(
+    field: &str,
+    items: Vec<RawSubjectUpsert<'_>>,
+) -> Result<Vec<SubjectUpsert>, Vec<FieldViolation>> {
+    let mut v = Violations::new();
+    if items.len() > MAX_UPSERT_ITEMS {
+        v.add(
+            field,
+            format!("at most {MAX_UPSERT_ITEMS} items (got {})", items.len()),
+        );
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    let mut parsed = Vec::with_capacity(items.len());
+    for item in items {
+        let (key_path, key) = item.key;
+        let key = v.check(Identifier::parse(&key_path, key));
+        if let Some(key) = &key
+            && let Some(first) = seen.insert(key.as_str().to_owned(), key_path.clone())
+        {
+            v.add(key_path.as_str(), format!("duplicate of {first}"));
+        }
+        let (path, raw) = item.display_name;
+        let display_name = v.check(parse_display_name(&path, raw));
+        let (path, raw) = item.stripe_customer_id;
+        let stripe_customer_id = v.check(parse_stripe_customer(&path, raw));
+        let (path, raw) = item.metadata;
+        let metadata = v.check(parse_metadata(&path, raw));
+        if let (Some(key), Some(display_name), Some(stripe_customer_id), Some(metadata)) =
+            (key, display_name, stripe_customer_id, metadata)
+        {
+            parsed.push(SubjectUpsert {
+                key,
+                display_name,
+                stripe_customer_id,
+                metadata,
+            });
+        }
+    }
+    v.into_result(parsed)
 }
 
 /// The metadata of subjects patron creates itself.

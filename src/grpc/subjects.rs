@@ -9,14 +9,11 @@ use super::namespace;
 use super::pb::subject_service_server::SubjectService;
 use super::pb::{self, delete_subject_request, get_subject_request};
 use crate::domain::error::Violations;
-use crate::domain::subject::{self, Subject, SubjectUpsert};
+use crate::domain::subject::{self, RawSubjectUpsert, Subject};
 use crate::domain::values::{self, Identifier, ResourceId};
 use crate::domain::{Error, page};
 use crate::service::Subjects;
 use crate::service::subjects::SubjectLookup;
-
-/// Most items of one upsert.
-const MAX_ITEMS: usize = 1000;
 
 /// The SubjectService handlers.
 #[derive(Clone, Debug)]
@@ -111,49 +108,27 @@ impl SubjectService for SubjectApi {
     ) -> Result<Response<pb::UpsertSubjectsResponse>, Status> {
         let ns = namespace(&request);
         let r = request.into_inner();
-        let mut v = Violations::new();
-        if r.subjects.len() > MAX_ITEMS {
-            v.add(
-                "subjects",
-                format!("at most {MAX_ITEMS} items (got {})", r.subjects.len()),
-            );
-        }
-        let mut seen = std::collections::BTreeMap::new();
-        let mut items = Vec::with_capacity(r.subjects.len());
-        for (i, item) in r.subjects.into_iter().enumerate() {
-            let key = v.check(Identifier::parse(&format!("subjects[{i}].key"), &item.key));
-            if let Some(key) = &key
-                && let Some(first) = seen.insert(key.as_str().to_owned(), i)
-            {
-                v.add(
-                    format!("subjects[{i}].key"),
-                    format!("duplicate of subjects[{first}].key"),
-                );
-            }
-            let display_name = v.check(subject::parse_display_name(
-                &format!("subjects[{i}].display_name"),
-                item.display_name.as_deref(),
-            ));
-            let stripe_customer_id = v.check(subject::parse_stripe_customer(
-                &format!("subjects[{i}].stripe_customer_id"),
-                item.stripe_customer_id.as_deref(),
-            ));
-            let metadata = v.check(subject::parse_metadata(
-                &format!("subjects[{i}].metadata"),
-                item.metadata.map(struct_to_json),
-            ));
-            if let (Some(key), Some(display_name), Some(stripe_customer_id), Some(metadata)) =
-                (key, display_name, stripe_customer_id, metadata)
-            {
-                items.push(SubjectUpsert {
-                    key,
-                    display_name,
-                    stripe_customer_id,
-                    metadata,
-                });
-            }
-        }
-        v.finish()?;
+        let raw: Vec<RawSubjectUpsert<'_>> = r
+            .subjects
+            .iter()
+            .enumerate()
+            .map(|(i, item)| RawSubjectUpsert {
+                key: (format!("subjects[{i}].key"), item.key.as_str()),
+                display_name: (
+                    format!("subjects[{i}].display_name"),
+                    item.display_name.as_deref(),
+                ),
+                stripe_customer_id: (
+                    format!("subjects[{i}].stripe_customer_id"),
+                    item.stripe_customer_id.as_deref(),
+                ),
+                metadata: (
+                    format!("subjects[{i}].metadata"),
+                    item.metadata.clone().map(struct_to_json),
+                ),
+            })
+            .collect();
+        let items = subject::parse_upserts("subjects", raw).map_err(Error::InvalidArgument)?;
         let stored = self.subjects.upsert(&ns, &items).await?;
         Ok(Response::new(pb::UpsertSubjectsResponse {
             subjects: stored.into_iter().map(subject_to_pb).collect(),

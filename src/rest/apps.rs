@@ -8,11 +8,13 @@ use serde_json::{Map, Value, json};
 
 use super::customers::{metadata, put_opt, rfc3339};
 use super::json::Object;
-use super::{JsonBody, QueryParams, RestResult, RestState, Tenant, deadline, invalid};
+use super::{
+    JsonBody, QueryParams, RestResult, RestState, Tenant, deadline, invalid, numbered_json,
+    unparsed,
+};
 use crate::domain::FieldViolation;
 use crate::domain::app::{App, AppStatus, StripeApiKey};
 use crate::domain::error::Violations;
-use crate::domain::page::Numbered;
 use crate::domain::values::{Description, Metadata, Name, ResourceId};
 use crate::service::apps::{AppPatch, InstallApp};
 
@@ -73,29 +75,12 @@ pub fn app_id(field: &str, raw: &str) -> RestResult<String> {
 /// GET /api/v1/apps: `{totalCount, page, pageSize, items}`.
 pub async fn list(State(s): State<RestState>, Tenant(ns): Tenant, q: QueryParams) -> RestResult {
     let mut v = Violations::new();
-    let page = v.check(q.integer("page")).flatten();
-    let page_size = v.check(q.integer("pageSize")).flatten();
-    let numbered = match Numbered::parse("page", page, "pageSize", page_size) {
-        Ok(n) => Some(n),
-        Err(errors) => {
-            v.extend(errors);
-            None
-        }
-    };
+    let numbered = q.numbered(&mut v);
     v.finish()?;
-    let numbered =
-        numbered.ok_or_else(|| invalid(vec![FieldViolation::new("page", "is invalid")]))?;
+    let numbered = numbered.ok_or_else(|| unparsed("page"))?;
     let page = s.services.apps.list_numbered(&ns, numbered).await?;
     let items: Vec<Value> = page.items.into_iter().map(app_json).collect();
-    Ok(super::json(
-        StatusCode::OK,
-        json!({
-            "totalCount": page.total_count,
-            "page": page.page.page,
-            "pageSize": page.page.page_size,
-            "items": items,
-        }),
-    ))
+    Ok(numbered_json(page.total_count, &page.page, items))
 }
 
 /// GET /api/v1/apps/{id}

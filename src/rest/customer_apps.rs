@@ -9,10 +9,12 @@ use serde_json::{Map, Value, json};
 use super::apps::{app_id, app_json};
 use super::customers::{id_or_key, put_opt, rfc3339};
 use super::json::{self, Object};
-use super::{JsonBody, QueryParams, RestResult, RestState, Tenant, deadline, invalid};
+use super::{
+    JsonBody, QueryParams, RestResult, RestState, Tenant, deadline, invalid, numbered_json,
+    unparsed,
+};
 use crate::domain::app::parse_stripe_id;
 use crate::domain::error::Violations;
-use crate::domain::page::Numbered;
 use crate::domain::portal::{PortalOptions, PortalSession};
 use crate::domain::values::ResourceId;
 use crate::domain::{Error, FieldViolation};
@@ -62,24 +64,14 @@ pub async fn list(
 ) -> RestResult {
     let lookup = id_or_key(&id)?;
     let mut v = Violations::new();
-    let page = v.check(q.integer("page")).flatten();
-    let page_size = v.check(q.integer("pageSize")).flatten();
-    let numbered = Numbered::parse("page", page, "pageSize", page_size);
+    let numbered = q.numbered(&mut v);
     if let Some(kind) = q.get("type")
         && kind != "stripe"
     {
         v.add("type", "patron serves stripe apps only");
     }
-    let numbered = match numbered {
-        Ok(n) => Some(n),
-        Err(errors) => {
-            v.extend(errors);
-            None
-        }
-    };
     v.finish()?;
-    let numbered =
-        numbered.ok_or_else(|| invalid(vec![FieldViolation::new("page", "is invalid")]))?;
+    let numbered = numbered.ok_or_else(|| unparsed("page"))?;
     let entries = s.services.customer_apps.list(&ns, &lookup).await?;
     let total = entries.len();
     let items: Vec<Value> = entries
@@ -88,10 +80,7 @@ pub async fn list(
         .take(usize::try_from(numbered.page_size).unwrap_or(usize::MAX))
         .map(entry_json)
         .collect();
-    Ok(super::json(
-        StatusCode::OK,
-        json!({"totalCount": total, "page": numbered.page, "pageSize": numbered.page_size, "items": items}),
-    ))
+    Ok(numbered_json(total as u64, &numbered, items))
 }
 
 /// PUT /api/v1/customers/{customerIdOrKey}/apps: stores every item (all or nothing) and answers

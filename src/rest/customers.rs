@@ -6,12 +6,13 @@ use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
 use super::json::Object;
-use super::{JsonBody, QueryParams, RestResult, RestState, Tenant, invalid};
+use super::{
+    JsonBody, QueryParams, RestResult, RestState, Tenant, invalid, numbered_json, unparsed,
+};
 use crate::domain::customer::{
     Address, Customer, CustomerFields, CustomerFilter, CustomerLookup, Order, parse_subject_keys,
 };
 use crate::domain::error::Violations;
-use crate::domain::page::Numbered;
 use crate::domain::values::{
     self, CountryCode, Currency, Description, Email, Identifier, Metadata, Name, ShortText,
 };
@@ -220,15 +221,7 @@ fn order(q: &QueryParams) -> Result<Order, FieldViolation> {
 /// `includeDeleted`; `orderBy` id|name|createdAt, `order` ASC|DESC.
 pub async fn list(State(s): State<RestState>, Tenant(ns): Tenant, q: QueryParams) -> RestResult {
     let mut v = Violations::new();
-    let page = v.check(q.integer("page"));
-    let page_size = v.check(q.integer("pageSize"));
-    let numbered = match Numbered::parse("page", page.flatten(), "pageSize", page_size.flatten()) {
-        Ok(n) => Some(n),
-        Err(errors) => {
-            v.extend(errors);
-            None
-        }
-    };
+    let numbered = q.numbered(&mut v);
     let order = v.check(order(&q));
     let mut filter_of = |name: &str, max: usize| {
         let raw = q.get(name).unwrap_or_default();
@@ -250,7 +243,7 @@ pub async fn list(State(s): State<RestState>, Tenant(ns): Tenant, q: QueryParams
     }
     v.finish()?;
     let (Some(numbered), Some(order)) = (numbered, order) else {
-        return Err(invalid(vec![FieldViolation::new("page", "is invalid")]));
+        return Err(unparsed("page or order"));
     };
     let filter = CustomerFilter {
         show_deleted: show_deleted.unwrap_or(false),
@@ -262,13 +255,5 @@ pub async fn list(State(s): State<RestState>, Tenant(ns): Tenant, q: QueryParams
         .list_numbered(&ns, &filter, order, numbered)
         .await?;
     let items: Vec<Value> = page.items.into_iter().map(customer_json).collect();
-    Ok(super::json(
-        StatusCode::OK,
-        json!({
-            "totalCount": page.total_count,
-            "page": page.page.page,
-            "pageSize": page.page.page_size,
-            "items": items,
-        }),
-    ))
+    Ok(numbered_json(page.total_count, &page.page, items))
 }

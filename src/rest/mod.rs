@@ -33,6 +33,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::auth::Auth;
+use crate::domain::error::Violations;
+use crate::domain::page::Numbered;
 use crate::domain::{Error, FieldViolation, Namespace};
 use crate::service::Services;
 use problem::Problem;
@@ -144,6 +146,39 @@ impl QueryParams {
             })
             .transpose()
     }
+}
+
+impl QueryParams {
+    /// OpenMeter's `page` and `pageSize` (violations recorded in `v`).
+    pub fn numbered(&self, v: &mut Violations) -> Option<Numbered> {
+        let page = v.check(self.integer("page")).flatten();
+        let page_size = v.check(self.integer("pageSize")).flatten();
+        match Numbered::parse("page", page, "pageSize", page_size) {
+            Ok(n) => Some(n),
+            Err(errors) => {
+                v.extend(errors);
+                None
+            }
+        }
+    }
+}
+
+/// 200 with OpenMeter's paginated response: `{totalCount, page, pageSize, items}`.
+pub fn numbered_json(total_count: u64, page: &Numbered, items: Vec<Value>) -> Response {
+    json(
+        StatusCode::OK,
+        serde_json::json!({
+            "totalCount": total_count,
+            "page": page.page,
+            "pageSize": page.page_size,
+            "items": items,
+        }),
+    )
+}
+
+/// 500 for a part of a query that parsed to nothing without a violation (a bug).
+pub fn unparsed(field: &str) -> Problem {
+    Problem::from(Error::Internal(format!("{field} parsed to nothing")))
 }
 
 /// The handlers' result.

@@ -9,12 +9,9 @@ use super::customers::{put_opt, rfc3339};
 use super::json::{self, Object};
 use super::{JsonBody, RestResult, RestState, Tenant, invalid};
 use crate::domain::error::Violations;
-use crate::domain::subject::{self, Subject, SubjectUpsert};
-use crate::domain::values::{self, Identifier};
+use crate::domain::subject::{self, RawSubjectUpsert, Subject};
+use crate::domain::values;
 use crate::service::subjects::SubjectLookup;
-
-/// Most items of one upsert.
-const MAX_ITEMS: usize = 1000;
 
 /// OpenMeter's `Subject`.
 pub fn subject_json(s: Subject) -> Value {
@@ -47,38 +44,19 @@ pub async fn upsert(
 ) -> RestResult {
     let raw_items = json::array("", &body).map_err(|v| invalid(vec![v]))?;
     let mut v = Violations::new();
-    if raw_items.len() > MAX_ITEMS {
-        v.add(
-            "body",
-            format!("at most {MAX_ITEMS} items (got {})", raw_items.len()),
-        );
-    }
-    let mut seen = std::collections::BTreeMap::new();
-    let mut items = Vec::with_capacity(raw_items.len());
-    for (i, raw) in raw_items.iter().enumerate() {
-        let o = match Object::new(&format!("[{i}]"), raw) {
-            Ok(o) => o,
+    let objects: Vec<Object> = raw_items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, raw)| match Object::new(&format!("[{i}]"), raw) {
+            Ok(o) => Some(o),
             Err(errors) => {
                 v.extend(errors);
-                continue;
+                None
             }
-        };
-        let key = o.parse(&mut v, "key", Identifier::parse);
-        if let Some(key) = &key
-            && let Some(first) = seen.insert(key.as_str().to_owned(), i)
-        {
-            v.add(o.path("key"), format!("duplicate of [{first}].key"));
-        }
-        let display_name = o.string(&mut v, "displayName");
-        let display_name = v.check(subject::parse_display_name(
-            &o.path("displayName"),
-            display_name,
-        ));
-        let stripe = o.string(&mut v, "stripeCustomerId");
-        let stripe_customer_id = v.check(subject::parse_stripe_customer(
-            &o.path("stripeCustomerId"),
-            stripe,
-        ));
+        })
+        .collect();
+    let mut raw = Vec::with_capacity(objects.len());
+    for o in &objects {
         let metadata = match o.get("metadata") {
             None => None,
             Some(Value::Object(map)) => Some(map.clone()),
@@ -87,19 +65,22 @@ pub async fn upsert(
                 None
             }
         };
-        let metadata = v.check(subject::parse_metadata(&o.path("metadata"), metadata));
-        if let (Some(key), Some(display_name), Some(stripe_customer_id), Some(metadata)) =
-            (key, display_name, stripe_customer_id, metadata)
-        {
-            items.push(SubjectUpsert {
-                key,
-                display_name,
-                stripe_customer_id,
-                metadata,
-            });
-        }
+        raw.push(RawSubjectUpsert {
+            key: (o.path("key"), o.text(&mut v, "key")),
+            display_name: (o.path("displayName"), o.string(&mut v, "displayName")),
+            stripe_customer_id: (
+                o.path("stripeCustomerId"),
+                o.string(&mut v, "stripeCustomerId"),
+            ),
+            metadata: (o.path("metadata"), metadata),
+        });
+    }
+    let items = subject::parse_upserts("body", raw);
+    if let Err(errors) = &items {
+        v.extend(errors.iter().cloned());
     }
     v.finish()?;
+    let items = items.map_err(invalid)?;
     let stored = s.services.subjects.upsert(&ns, &items).await?;
     let out: Vec<Value> = stored.into_iter().map(subject_json).collect();
     Ok(super::json(StatusCode::OK, Value::Array(out)))
