@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
+use crate::rest::problem::Problem;
 use crate::service::Webhooks;
 use crate::service::webhooks::{MAX_BODY, MAX_HEADER_BYTES, WebhookOutcome};
 use crate::storage::Store;
@@ -134,12 +135,16 @@ async fn bounded(
     request: axum::extract::Request,
     next: Next,
 ) -> Response {
-    let probe = matches!(request.uri().path(), "/livez" | "/readyz" | "/healthz");
+    let path = request.uri().path().to_owned();
+    let probe = matches!(path.as_str(), "/livez" | "/readyz" | "/healthz");
+    // The REST API answers its clients in problems (the only errors they parse).
+    let api = path.starts_with("/api/");
     let _slot = if probe {
         None
     } else {
         match slots.try_acquire_owned() {
             Ok(slot) => Some(slot),
+            Err(_) if api => return Problem::overloaded().response_at(&path),
             Err(_) => {
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -152,6 +157,7 @@ async fn bounded(
     };
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
         Ok(response) => response,
+        Err(_) if api => Problem::timed_out().response_at(&path),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n").into_response(),
     }
 }

@@ -117,6 +117,35 @@ impl Problem {
         )
     }
 
+    /// 503 with Retry-After: the listener is at its limit of requests in flight.
+    pub fn overloaded() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded; retry")
+        }
+    }
+
+    /// 504: the request was not answered within the listener's request timeout.
+    pub fn timed_out() -> Self {
+        Self::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the request was not answered in time; retry",
+        )
+    }
+
+    /// The response, with `instance` (for answers given outside the REST router).
+    pub fn response_at(self, instance: &str) -> Response {
+        let body = self.document(instance).to_string();
+        let retry_after = self.retry_after;
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -201,13 +230,7 @@ impl From<Error> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = self.document("").to_string();
-        let mut response = (self.status, body).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if let Some(seconds) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
+        let mut response = self.clone().response_at("");
         response.extensions_mut().insert(self);
         response
     }
