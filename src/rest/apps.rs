@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::customers::{metadata, put_opt, rfc3339};
 use super::json::Object;
+use super::problem::Problem;
 use super::{
     JsonBody, QueryParams, RestResult, RestState, Tenant, deadline, invalid, numbered_json,
     unparsed,
@@ -21,6 +22,47 @@ use crate::service::apps::{AppPatch, InstallApp};
 /// The capabilities the default app serves (OpenMeter's `defaultForCapabilityTypes`).
 const DEFAULT_FOR: [&str; 1] = ["collectPayments"];
 
+/// OpenMeter's `MarketplaceListing` of the one app type patron serves.
+pub fn stripe_listing() -> Value {
+    json!({
+        "type": "stripe",
+        "name": "Stripe",
+        "description": "Collect payment methods with Stripe.",
+        "capabilities": [{
+            "type": "collectPayments",
+            "key": "stripe_collect_payment",
+            "name": "Collect Payments",
+            "description": "Stripe Checkout collects and stores payment methods",
+        }],
+        "installMethods": ["with_api_key"],
+    })
+}
+
+/// GET /api/v1/marketplace/listings: the Stripe listing.
+pub async fn listings(Tenant(_): Tenant, q: QueryParams) -> RestResult {
+    let mut v = Violations::new();
+    let numbered = q.numbered(&mut v);
+    v.finish()?;
+    let numbered = numbered.ok_or_else(|| unparsed("page"))?;
+    let items = if numbered.page == 1 {
+        vec![stripe_listing()]
+    } else {
+        Vec::new()
+    };
+    Ok(numbered_json(1, &numbered, items))
+}
+
+/// GET /api/v1/marketplace/listings/{type}: the Stripe listing; 404 for another type.
+pub async fn listing(Tenant(_): Tenant, Path(kind): Path<String>) -> RestResult {
+    if kind != "stripe" {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            format!("no marketplace listing {kind:?}: patron serves stripe"),
+        ));
+    }
+    Ok(super::json(StatusCode::OK, stripe_listing()))
+}
+
 /// OpenMeter's `StripeApp`.
 pub fn app_json(app: App) -> Value {
     let mut out = Map::new();
@@ -31,21 +73,7 @@ pub fn app_json(app: App) -> Value {
     if !app.metadata.entries().is_empty() {
         out.insert("metadata".into(), json!(app.metadata.entries()));
     }
-    out.insert(
-        "listing".into(),
-        json!({
-            "type": "stripe",
-            "name": "Stripe",
-            "description": "Collect payment methods with Stripe.",
-            "capabilities": [{
-                "type": "collectPayments",
-                "key": "stripe_collect_payment",
-                "name": "Collect Payments",
-                "description": "Stripe Checkout collects and stores payment methods",
-            }],
-            "installMethods": ["with_api_key"],
-        }),
-    );
+    out.insert("listing".into(), stripe_listing());
     out.insert(
         "status".into(),
         json!(match app.status {

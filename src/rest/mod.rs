@@ -406,6 +406,22 @@ pub fn routes(small: usize, large: usize) -> Vec<Route> {
             limit(put(apps::update_api_key)),
         ),
         route(
+            Method::GET,
+            "/api/v1/marketplace/listings",
+            "listMarketplaceListings",
+            "List marketplace listings",
+            200,
+            get(apps::listings),
+        ),
+        route(
+            Method::GET,
+            "/api/v1/marketplace/listings/{type}",
+            "getMarketplaceListing",
+            "Get a marketplace listing",
+            200,
+            get(apps::listing),
+        ),
+        route(
             Method::POST,
             "/api/v1/marketplace/listings/{type}/install/apikey",
             "marketplaceAppAPIKeyInstall",

@@ -10,6 +10,13 @@ use crate::stripe_apps::{ACCOUNT, KEY};
 async fn an_app_installed_by_api_key_is_listed_updated_and_uninstalled(app: TestApp) {
     let rest = open(&app);
     app.stripe.add_account(KEY, ACCOUNT);
+    let listings = rest.get("/api/v1/marketplace/listings").await.json();
+    assert_eq!(listings["items"][0]["type"], "stripe");
+    let listing = rest.get("/api/v1/marketplace/listings/stripe").await.json();
+    assert_eq!(listing["installMethods"], json!(["with_api_key"]));
+    rest.get("/api/v1/marketplace/listings/sandbox")
+        .await
+        .problem(404);
     let path = "/api/v1/marketplace/listings/stripe/install/apikey";
     let bad = rest.post(path, &json!({"apiKey": "pk_test_nope"})).await;
     assert_eq!(bad.bad_fields(), ["apiKey"]);
