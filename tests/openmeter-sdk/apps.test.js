@@ -118,6 +118,22 @@ describe('apps', () => {
     );
   });
 
+  test('the marketplace lists the Stripe listing, installable by API key', async () => {
+    const listings = await openmeter.apps.marketplace.list({ page: 1, pageSize: 10 });
+    assert.equal(listings.page, 1);
+    assert.equal(listings.pageSize, 10);
+    assert.ok(listings.totalCount >= 1);
+    const listed = listings.items.find((l) => l.type === 'stripe');
+    assert.ok(listed, JSON.stringify(listings));
+    const listing = await openmeter.apps.marketplace.get('stripe');
+    assert.deepEqual(listing, listed);
+    assert.equal(listing.name, 'Stripe');
+    assert.equal(typeof listing.description, 'string');
+    assert.ok(Array.isArray(listing.capabilities));
+    assert.ok(listing.installMethods.includes('with_api_key'), JSON.stringify(listing.installMethods));
+    await rejectsWithProblem(openmeter.apps.marketplace.get('no-such-app'), [400, 404]);
+  });
+
   test('the webhook path OpenMeter gives Stripe answers as patron\'s own', async () => {
     const app = await stripeApp(openmeter);
     for (const path of [`/api/v1/apps/${app.id}/stripe/webhook`, `/webhooks/stripe/${app.id}`]) {

@@ -31,6 +31,8 @@ const USED = [
   ['delete', '/api/v1/apps/{id}'],
   ['put', '/api/v1/apps/{id}/stripe/api-key'],
   ['post', '/api/v1/apps/{id}/stripe/webhook'],
+  ['get', '/api/v1/marketplace/listings'],
+  ['get', '/api/v1/marketplace/listings/{type}'],
   ['post', '/api/v1/marketplace/listings/{type}/install/apikey'],
 ];
 
