@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::open;
+use super::{assert_documented, open};
 use crate::helpers::TestApp;
 use crate::on_both_databases;
 use crate::stripe_apps::{ACCOUNT, KEY};
@@ -25,6 +25,8 @@ async fn an_app_installed_by_api_key_is_listed_updated_and_uninstalled(app: Test
         .await;
     assert_eq!(installed.status, 200, "{:?}", installed.json());
     let i = installed.json();
+    assert_documented(&rest, "marketplaceAppAPIKeyInstall", &i).await;
+    assert_documented(&rest, "listMarketplaceListings", &listings).await;
     assert_eq!(i["defaultForCapabilityTypes"], json!(["collectPayments"]));
     let a = &i["app"];
     assert_eq!(
@@ -36,6 +38,7 @@ async fn an_app_installed_by_api_key_is_listed_updated_and_uninstalled(app: Test
     let id = a["id"].as_str().unwrap();
 
     let listed = rest.get("/api/v1/apps").await.json();
+    assert_documented(&rest, "listApps", &listed).await;
     assert_eq!(
         (
             listed["totalCount"].clone(),
@@ -123,9 +126,11 @@ async fn customer_app_data_checkout_and_portal_work_as_the_docs_show(app: TestAp
         .await;
     assert_eq!(stored.status, 200, "{:?}", stored.json());
     let s = stored.json();
+    assert_documented(&rest, "upsertCustomerAppData", &s).await;
     assert_eq!(s[0]["id"], app_id.as_str());
     assert_eq!(s[0]["stripeCustomerId"], cus.as_str());
     let listed = rest.get("/api/v1/customers/acme/apps").await.json();
+    assert_documented(&rest, "listCustomerAppData", &listed).await;
     assert_eq!(listed["totalCount"], 1);
     let shortcut = rest.get("/api/v1/customers/acme/stripe").await.json();
     assert_eq!(shortcut["stripeCustomerId"], cus.as_str());
@@ -147,6 +152,7 @@ async fn customer_app_data_checkout_and_portal_work_as_the_docs_show(app: TestAp
         .await;
     assert_eq!(portal.status, 201, "{:?}", portal.json());
     let p = portal.json();
+    assert_documented(&rest, "createCustomerStripePortalSession", &p).await;
     assert_eq!(p["stripeCustomerId"], cus.as_str());
     assert_eq!(p["returnUrl"], "https://example.com/back");
     assert!(p["url"].as_str().unwrap().starts_with("https://"));
@@ -176,6 +182,7 @@ async fn the_docs_checkout_creates_the_customer_and_reuses_the_holder_of_its_key
     let created = rest.post("/api/v1/stripe/checkout/sessions", &docs).await;
     assert_eq!(created.status, 201, "{:?}", created.json());
     let s = created.json();
+    assert_documented(&rest, "createStripeCheckoutSession", &s).await;
     assert_eq!(s["mode"], "setup");
     assert_eq!(s["successURL"], "https://example.com/success");
     for field in [

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::open;
+use super::{assert_documented, open};
 use crate::helpers::TestApp;
 use crate::on_both_databases;
 
@@ -26,6 +26,7 @@ async fn the_docs_curl_body_creates_a_customer_once_it_has_a_name(app: TestApp) 
     let created = rest.post("/api/v1/customers", &body).await;
     assert_eq!(created.status, 201, "{:?}", created.json());
     let c = created.json();
+    assert_documented(&rest, "createCustomer", &c).await;
     assert_eq!(c["name"], "ACME, Inc.");
     assert_eq!(c["currency"], "USD");
     assert_eq!(c["billingAddress"], json!({"country": "US"}));
@@ -170,6 +171,7 @@ async fn lists_are_paged_by_number_and_ordered(app: TestApp) {
         assert_eq!(r.status, 201);
     }
     let first = rest.get("/api/v1/customers?pageSize=2").await.json();
+    assert_documented(&rest, "listCustomers", &first).await;
     assert_eq!(
         (
             first["totalCount"].clone(),

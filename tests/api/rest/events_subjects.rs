@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::open;
+use super::{assert_documented, open};
 use crate::helpers::TestApp;
 use crate::on_both_databases;
 
@@ -16,6 +16,7 @@ async fn subjects_are_upserted_listed_found_and_deleted(app: TestApp) {
         )
         .await;
     assert_eq!(upserted.status, 200, "{:?}", upserted.json());
+    assert_documented(&rest, "upsertSubject", &upserted.json()).await;
     let s = &upserted.json()[0];
     assert_eq!(
         (s["key"].clone(), s["displayName"].clone()),

@@ -205,3 +205,68 @@ impl Rest {
 pub fn open(app: &crate::helpers::TestApp) -> Rest {
     Rest::new(app.http_addr, None)
 }
+
+/// Where `value` differs from `schema` of the OpenAPI document `doc` (`$ref`s resolved): a key the
+/// schema does not list, a required key missing, a value of another type.
+pub fn schema_errors(doc: &Value, schema: &Value, value: &Value, path: &str) -> Vec<String> {
+    if let Some(target) = schema["$ref"].as_str() {
+        let name = target.trim_start_matches("#/components/schemas/");
+        return schema_errors(doc, &doc["components"]["schemas"][name], value, path);
+    }
+    let mut errors = Vec::new();
+    let kind_ok = match schema["type"].as_str() {
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        Some("boolean") => value.is_boolean(),
+        Some("array") => value.is_array(),
+        Some("object") => value.is_object(),
+        _ => true,
+    };
+    if !kind_ok {
+        errors.push(format!("{path}: {value} is not of type {}", schema["type"]));
+        return errors;
+    }
+    if let (Some(properties), Some(object)) = (schema["properties"].as_object(), value.as_object())
+    {
+        for (key, item) in object {
+            match properties.get(key) {
+                Some(s) => errors.extend(schema_errors(doc, s, item, &format!("{path}.{key}"))),
+                None => errors.push(format!("{path}.{key} is not in the document")),
+            }
+        }
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                errors.push(format!("{path}.{name} is required but missing"));
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in array.iter().enumerate() {
+            errors.extend(schema_errors(doc, items, item, &format!("{path}[{i}]")));
+        }
+    }
+    errors
+}
+
+/// Checks that `answer` (a success) matches the document's response schema of `operation_id`.
+pub async fn assert_documented(rest: &Rest, operation_id: &str, answer: &Value) {
+    let doc = rest.get("/api/v1/openapi.json").await.json();
+    let operation = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .find(|op| op["operationId"] == operation_id)
+        .unwrap_or_else(|| panic!("{operation_id} is not documented"))
+        .clone();
+    let (_, success) = operation["responses"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(status, _)| status.starts_with('2'))
+        .unwrap();
+    let schema = &success["content"]["application/json"]["schema"];
+    let errors = schema_errors(&doc, schema, answer, operation_id);
+    assert!(errors.is_empty(), "{errors:#?}");
+}
