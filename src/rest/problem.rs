@@ -236,7 +236,8 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Middleware: puts the request's path in the `instance` of every problem answered.
+/// Middleware: puts the request's path in the `instance` of every problem answered, and turns
+/// the few errors axum answers itself (a path that does not decode, 405) into problems.
 pub async fn with_instance(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -248,6 +249,13 @@ pub async fn with_instance(
         let body = problem.document(&path).to_string();
         response = Response::from_parts(parts, axum::body::Body::from(body));
         response.headers_mut().remove(header::CONTENT_LENGTH);
+    } else if response.status().is_client_error() || response.status().is_server_error() {
+        let status = response.status();
+        let detail = match axum::body::to_bytes(response.into_body(), 4096).await {
+            Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).trim().to_owned(),
+            _ => status.canonical_reason().unwrap_or("error").to_owned(),
+        };
+        response = Problem::new(status, detail).response_at(&path);
     }
     response
 }

@@ -71,6 +71,9 @@ async fn bad_json_is_400_and_an_oversized_body_413(app: TestApp) {
     assert_eq!(rest.get("/api/v1/customers").await.json()["totalCount"], 0);
 
     rest.get("/api/v1/no-such-thing").await.problem(404);
+    rest.send("PATCH", "/api/v1/customers", None, b"")
+        .await
+        .problem(405);
     let bad_id = rest.get("/api/v1/apps/not-an-id").await;
     assert_eq!(bad_id.bad_fields(), ["id"]);
 }
