@@ -151,20 +151,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// GET /api/v1/customers/{customerIdOrKey}/stripe: the entry of the default app, else the first.
+/// GET /api/v1/customers/{customerIdOrKey}/stripe: the main entry (the default app's, else the
+/// first).
 pub async fn get_stripe(
     State(s): State<RestState>,
     Tenant(ns): Tenant,
     Path(id): Path<String>,
 ) -> RestResult {
     let lookup = id_or_key(&id)?;
-    let mut entries = s.services.customer_apps.list(&ns, &lookup).await?;
-    entries.sort_by_key(|(_, app)| !app.is_default);
-    let entry = entries.into_iter().next().ok_or_else(|| Error::NotFound {
-        reason: "CUSTOMER_APP_NOT_FOUND",
-        message: format!("customer {id:?} has no Stripe app data"),
-        metadata: vec![("customer", id.clone())],
-    })?;
+    let entry = s.services.customer_apps.main_entry(&ns, &lookup).await?;
     Ok(super::json(StatusCode::OK, entry_json(entry)))
 }
 

@@ -58,6 +58,24 @@ impl CustomerApps {
         self.with_apps(ns, entries).await
     }
 
+    /// The customer's entry for the default app, else its first entry (OpenMeter's one Stripe
+    /// entry per customer); NOT_FOUND when it has none.
+    #[tracing::instrument(skip_all, fields(namespace = %ns))]
+    pub async fn main_entry(
+        &self,
+        ns: &Namespace,
+        lookup: &CustomerLookup,
+    ) -> Result<EntryWithApp> {
+        let mut entries = self.list(ns, lookup).await?;
+        entries.sort_by_key(|(_, app)| !app.is_default);
+        let (what, value) = lookup.describe();
+        entries.into_iter().next().ok_or_else(|| Error::NotFound {
+            reason: "CUSTOMER_APP_NOT_FOUND",
+            message: format!("the customer with {what} {value:?} has no app data"),
+            metadata: vec![(what, value)],
+        })
+    }
+
     /// Stores the customer's entries, each verified at Stripe first; all or nothing.
     #[tracing::instrument(skip_all, fields(namespace = %ns))]
     pub async fn upsert(

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Rest, open};
+use super::{Rest, concrete, open};
 use crate::helpers::TestApp;
 use crate::on_both_databases;
 
@@ -78,5 +78,31 @@ async fn bad_json_is_400_and_an_oversized_body_413(app: TestApp) {
     assert_eq!(bad_id.bad_fields(), ["id"]);
 }
 
-on_both_databases!(with_api_keys(KEYS): calls_need_a_valid_key_and_see_only_their_namespace);
+async fn every_route_but_the_document_and_the_webhook_needs_a_key(app: TestApp) {
+    let anonymous = open(&app);
+    let keyed = Rest::new(app.http_addr, Some("key-a-123"));
+    for route in patron::rest::routes(1, 1) {
+        let path = concrete(route.path);
+        let method = route.method.as_str();
+        let without = anonymous
+            .send(method, &path, Some("application/json"), b"{}")
+            .await;
+        let with = keyed
+            .send(method, &path, Some("application/json"), b"{}")
+            .await;
+        let public =
+            route.path == "/api/v1/openapi.json" || route.path == patron::rest::WEBHOOK_ALIAS;
+        if public {
+            assert_ne!(without.status, 401, "{method} {path}");
+        } else {
+            without.problem(401);
+        }
+        assert_ne!(with.status, 401, "{method} {path}");
+    }
+}
+
+on_both_databases!(with_api_keys(KEYS):
+    calls_need_a_valid_key_and_see_only_their_namespace,
+    every_route_but_the_document_and_the_webhook_needs_a_key,
+);
 on_both_databases!(bad_json_is_400_and_an_oversized_body_413);

@@ -270,3 +270,19 @@ pub async fn assert_documented(rest: &Rest, operation_id: &str, answer: &Value) 
     let errors = schema_errors(&doc, schema, answer, operation_id);
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+/// A concrete path for a templated one (every parameter filled with a valid-looking value).
+pub fn concrete(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            if segment == "{type}" {
+                "stripe".to_owned()
+            } else if segment.starts_with('{') {
+                "01JDJM1WF8Y461YQ9F0EW4WHY2".to_owned()
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}

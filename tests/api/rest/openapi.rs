@@ -4,23 +4,7 @@ use std::collections::BTreeSet;
 
 use crate::helpers::{Backend, TestApp};
 
-use super::open;
-
-/// A concrete path for a templated one (every parameter filled with a valid-looking value).
-fn concrete(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            if segment == "{type}" {
-                "stripe".to_owned()
-            } else if segment.starts_with('{') {
-                "01JDJM1WF8Y461YQ9F0EW4WHY2".to_owned()
-            } else {
-                segment.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
+use super::{concrete, open};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_is_in_the_document_and_every_documented_route_is_served() {
