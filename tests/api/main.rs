@@ -11,6 +11,7 @@ mod customers_list;
 mod customers_update_delete;
 mod limits;
 mod observability;
+mod openmeter_sdk;
 mod overload;
 mod replicas;
 mod rest;
