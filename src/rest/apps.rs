@@ -155,7 +155,12 @@ pub async fn update(
         default: None,
         api_key,
     };
-    let app = s.services.apps.update(&ns, &id, patch, deadline()).await?;
+    let app = s
+        .services
+        .apps
+        .update(&ns, &id, patch, deadline())
+        .await
+        .map_err(secret_api_key)?;
     Ok(super::json(StatusCode::OK, app_json(app)))
 }
 
@@ -175,7 +180,11 @@ pub async fn update_api_key(
         api_key,
         ..AppPatch::default()
     };
-    s.services.apps.update(&ns, &id, patch, deadline()).await?;
+    s.services
+        .apps
+        .update(&ns, &id, patch, deadline())
+        .await
+        .map_err(secret_api_key)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -239,4 +248,9 @@ pub async fn install(
         StatusCode::OK,
         json!({"app": app_json(app), "defaultForCapabilityTypes": default_for}),
     ))
+}
+
+/// The update bodies spell the API key `secretAPIKey` (the install body `apiKey`).
+fn secret_api_key(e: crate::domain::Error) -> Problem {
+    Problem::from(e).spelled(|p| (p == "apiKey").then(|| "secretAPIKey".to_owned()))
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use super::apps::{app_id, app_json};
 use super::customers::{id_or_key, put_opt, rfc3339};
 use super::json::{self, Object};
+use super::problem::Problem;
 use super::{
     JsonBody, QueryParams, RestResult, RestState, Tenant, deadline, invalid, numbered_json,
     unparsed,
@@ -134,7 +135,8 @@ pub async fn upsert(
         .services
         .customer_apps
         .upsert(&ns, &lookup, inputs, deadline())
-        .await?;
+        .await
+        .map_err(|e| Problem::from(e).spelled(item_path))?;
     let items: Vec<Value> = stored.into_iter().map(entry_json).collect();
     Ok(super::json(StatusCode::OK, Value::Array(items)))
 }
@@ -190,7 +192,10 @@ pub async fn upsert_stripe(
         .services
         .customer_apps
         .upsert(&ns, &lookup, vec![input], deadline())
-        .await?;
+        .await
+        .map_err(|e| {
+            Problem::from(e).spelled(|p| Some(item_path(p)?.split_once('.')?.1.to_owned()))
+        })?;
     let entry = stored
         .into_iter()
         .next()
@@ -227,11 +232,20 @@ pub async fn portal(
         o.text(&mut v, "returnUrl"),
     );
     v.finish()?;
-    let options = PortalOptions::parse(configuration, locale, return_url)?;
+    let spell = |p: &str| (p == "returnURL").then(|| "returnUrl".to_owned());
+    let options = PortalOptions::parse(configuration, locale, return_url)
+        .map_err(|e| Problem::from(e).spelled(spell))?;
     let session = s
         .services
         .customer_apps
         .portal_session(&ns, &lookup, None, options, deadline())
-        .await?;
+        .await
+        .map_err(|e| Problem::from(e).spelled(spell))?;
     Ok(super::json(StatusCode::CREATED, portal_json(session)))
+}
+
+/// A path the use case names in its request (`data[0].stripe.stripeCustomerId`) as the body's
+/// array spells it (`[0].stripeCustomerId`).
+fn item_path(path: &str) -> Option<String> {
+    Some(path.strip_prefix("data")?.replacen(".stripe.", ".", 1))
 }

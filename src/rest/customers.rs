@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
 use super::json::Object;
+use super::problem::Problem;
 use super::{
     JsonBody, QueryParams, RestResult, RestState, Tenant, invalid, numbered_json, unparsed,
 };
@@ -156,7 +157,12 @@ pub async fn create(
     JsonBody(body): JsonBody,
 ) -> RestResult {
     let fields = body_fields(&body)?;
-    let customer = s.services.customers.create(&ns, fields, None).await?;
+    let customer = s
+        .services
+        .customers
+        .create(&ns, fields, None)
+        .await
+        .map_err(customer_body)?;
     Ok(super::json(StatusCode::CREATED, customer_json(customer)))
 }
 
@@ -180,7 +186,12 @@ pub async fn replace(
 ) -> RestResult {
     let lookup = id_or_key(&id)?;
     let fields = body_fields(&body)?;
-    let customer = s.services.customers.replace(&ns, &lookup, fields).await?;
+    let customer = s
+        .services
+        .customers
+        .replace(&ns, &lookup, fields)
+        .await
+        .map_err(customer_body)?;
     Ok(super::json(StatusCode::OK, customer_json(customer)))
 }
 
@@ -256,4 +267,9 @@ pub async fn list(State(s): State<RestState>, Tenant(ns): Tenant, q: QueryParams
         .await?;
     let items: Vec<Value> = page.items.into_iter().map(customer_json).collect();
     Ok(numbered_json(page.total_count, &page.page, items))
+}
+
+/// The use case names the fields of its request's `customer`; the body is the customer.
+fn customer_body(e: crate::domain::Error) -> Problem {
+    Problem::from(e).spelled(|p| p.strip_prefix("customer.").map(str::to_owned))
 }

@@ -88,6 +88,47 @@ impl Problem {
         }
     }
 
+    /// A problem with a request field the domain names in its `field` metadata (proto spelling):
+    /// the field in JSON spelling in `extensions.validationErrors`, and the detail spelling it
+    /// (and any shorter form of it that the message uses) the same way.
+    fn about_field(status: StatusCode, message: String, metadata: &[(&str, String)]) -> Self {
+        let Some((_, field)) = metadata.iter().find(|(name, _)| *name == "field") else {
+            return Self::new(status, message);
+        };
+        let mut detail = message;
+        // Longest first: `customer.usage_attribution.subject_keys`, then
+        // `usage_attribution.subject_keys`, then `subject_keys`.
+        let mut suffix = field.as_str();
+        loop {
+            if suffix.contains('_') {
+                detail = detail.replace(suffix, &json_path(suffix));
+            }
+            match suffix.split_once('.') {
+                Some((_, rest)) => suffix = rest,
+                None => break,
+            }
+        }
+        Self {
+            violations: vec![FieldViolation::new(json_path(field), detail.clone())],
+            ..Self::new(status, detail)
+        }
+    }
+
+    /// The field paths as this endpoint's request spells them: `spell` maps a path in patron's
+    /// JSON spelling (`customer.usageAttribution.subjectKeys`, `data[0].stripe.stripeCustomerId`,
+    /// `apiKey`) to the request body's (`usageAttribution.subjectKeys`, `[0].stripeCustomerId`,
+    /// `secretAPIKey`); the detail follows.
+    pub fn spelled(mut self, spell: impl Fn(&str) -> Option<String>) -> Self {
+        for violation in &mut self.violations {
+            if let Some(renamed) = spell(&violation.field) {
+                self.detail = self.detail.replace(&violation.field, &renamed);
+                violation.description = violation.description.replace(&violation.field, &renamed);
+                violation.field = renamed;
+            }
+        }
+        self
+    }
+
     /// 400 for a body that is not JSON at all.
     pub fn malformed(why: impl std::fmt::Display) -> Self {
         Self::new(
@@ -177,14 +218,18 @@ impl From<Error> for Problem {
         match error {
             Error::InvalidArgument(violations) => Self::invalid(violations),
             e @ Error::RequestIdReused { .. } => Self::new(StatusCode::CONFLICT, e.to_string()),
-            Error::NotFound { message, .. } => Self::new(StatusCode::NOT_FOUND, message),
-            Error::AlreadyExists { message, .. } => Self::new(StatusCode::CONFLICT, message),
+            Error::NotFound {
+                message, metadata, ..
+            } => Self::about_field(StatusCode::NOT_FOUND, message, &metadata),
+            Error::AlreadyExists {
+                message, metadata, ..
+            } => Self::about_field(StatusCode::CONFLICT, message, &metadata),
             e @ Error::EtagMismatch { .. } => {
                 Self::new(StatusCode::PRECONDITION_FAILED, e.to_string())
             }
-            Error::FailedPrecondition { message, .. } => {
-                Self::new(StatusCode::PRECONDITION_FAILED, message)
-            }
+            Error::FailedPrecondition {
+                message, metadata, ..
+            } => Self::about_field(StatusCode::PRECONDITION_FAILED, message, &metadata),
             Error::Conflict(message) => Self::new(StatusCode::CONFLICT, message),
             Error::StripeInvalidRequest { message, param } => {
                 let field = param.unwrap_or_default();

@@ -119,7 +119,7 @@ impl CustomerApps {
                         return Err(Error::FailedPrecondition {
                             reason: "PAYMENT_METHOD_NOT_ATTACHED",
                             message: format!(
-                                "data[{i}]: payment method {pm} does not belong to Stripe customer {stripe_customer_id}"
+                                "data[{i}].stripe.stripe_default_payment_method_id: payment method {pm} does not belong to Stripe customer {stripe_customer_id}"
                             ),
                             metadata: vec![
                                 (
@@ -137,7 +137,7 @@ impl CustomerApps {
                             Error::FailedPrecondition {
                                 reason: "STRIPE_PAYMENT_METHOD_NOT_FOUND",
                                 message: format!(
-                                    "data[{i}]: payment method {pm} does not exist at Stripe"
+                                    "data[{i}].stripe.stripe_default_payment_method_id: payment method {pm} does not exist at Stripe"
                                 ),
                                 metadata: vec![
                                     (
@@ -265,7 +265,7 @@ impl CustomerApps {
 fn stripe_customer_missing(i: usize, id: &str, why: &'static str) -> Error {
     Error::FailedPrecondition {
         reason: "STRIPE_CUSTOMER_NOT_FOUND",
-        message: format!("data[{i}]: Stripe customer {id} {why}"),
+        message: format!("data[{i}].stripe.stripe_customer_id: Stripe customer {id} {why}"),
         metadata: vec![
             ("field", format!("data[{i}].stripe.stripe_customer_id")),
             ("stripe_customer_id", id.to_owned()),
