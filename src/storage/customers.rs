@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::sqlx;
+use sea_orm::sqlx::PgPool;
 use sea_orm::sqlx::postgres::{PgArguments, Postgres};
 use sea_orm::sqlx::query::Query as SqlxQuery;
 use sea_orm::{
@@ -12,6 +13,7 @@ use sea_orm::{
 };
 use tracing::Instrument;
 
+use super::batch::{self, Batcher};
 use super::cache::Lookup;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
 use super::query::{Sort, insert, page, prefix_end};
@@ -94,6 +96,45 @@ const LIVE_CUSTOMER_BY_KEY: &str = concat!(
     customer_columns!(),
     " FROM customers WHERE namespace = $1 AND key = $2 AND deleted_at IS NULL LIMIT 1"
 );
+
+/// GetCustomer by id for many calls at once (PostgreSQL): `$1` their namespaces, `$2` their ids.
+const CUSTOMERS_BY_IDS: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM unnest($1::text[], $2::text[]) AS wanted(wanted_ns, wanted_id) \
+     JOIN customers ON namespace = wanted_ns AND id = wanted_id"
+);
+
+/// GetCustomer by key for many calls at once (PostgreSQL): `$1` their namespaces, `$2` their keys.
+const LIVE_CUSTOMERS_BY_KEYS: &str = concat!(
+    "SELECT ",
+    customer_columns!(),
+    " FROM unnest($1::text[], $2::text[]) AS wanted(wanted_ns, wanted_key) \
+     JOIN customers ON namespace = wanted_ns AND key = wanted_key AND deleted_at IS NULL"
+);
+
+/// GetCustomer's two lookups, each merging the reads of concurrent calls into one statement
+/// (PostgreSQL; see `batch`).
+#[derive(Debug)]
+pub(super) struct CustomerReads {
+    by_id: Batcher,
+    by_key: Batcher,
+}
+
+impl CustomerReads {
+    /// Starts both lookups on `pool`.
+    pub(super) fn start(pool: &PgPool) -> Self {
+        let lookup = |sql, matched_at| batch::Lookup {
+            sql,
+            matched_at,
+            read: customer_at,
+        };
+        Self {
+            by_id: Batcher::start(pool.clone(), lookup(CUSTOMERS_BY_IDS, 0)),
+            by_key: Batcher::start(pool.clone(), lookup(LIVE_CUSTOMERS_BY_KEYS, 2)),
+        }
+    }
+}
 
 /// A row of `customer_columns!()`, read by position.
 fn customer_at(row: &QueryResult) -> StoreResult<Customer> {
@@ -196,6 +237,9 @@ impl<C: ConnectionTrait> Reader<'_, C> {
     }
 
     async fn find_customer(&self, ns: &Namespace, id: &str) -> StoreResult<Option<Customer>> {
+        if let Some(reads) = self.customer_reads {
+            return reads.by_id.get(ns.as_str(), id).await;
+        }
         self.one_sql(CUSTOMER_BY_ID, [ns.as_str(), id], customer_at)
             .await
     }
@@ -206,6 +250,9 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         ns: &Namespace,
         key: &str,
     ) -> StoreResult<Option<Customer>> {
+        if let Some(reads) = self.customer_reads {
+            return reads.by_key.get(ns.as_str(), key).await;
+        }
         self.one_sql(LIVE_CUSTOMER_BY_KEY, [ns.as_str(), key], customer_at)
             .await
     }

@@ -4,6 +4,7 @@
 //! of spinning on the database lock) beside a pool of readers. PostgreSQL uses one pool.
 
 mod apps;
+mod batch;
 mod cache;
 mod checkout_sessions;
 mod customer_apps;
@@ -159,6 +160,8 @@ pub struct Store {
     backend: Backend,
     /// Customers by id; only where this process is the database's only writer.
     customer_cache: Option<Arc<CustomerCache>>,
+    /// GetCustomer's reads merged across concurrent calls (PostgreSQL only).
+    customer_reads: Option<Arc<customers::CustomerReads>>,
     /// The SQLite file's lock: held for as long as any clone of the store lives.
     _file_lock: Option<Arc<File>>,
 }
@@ -267,16 +270,20 @@ impl Store {
                 reader,
                 backend: Backend::Sqlite,
                 customer_cache,
+                customer_reads: None,
                 _file_lock: file_lock.map(Arc::new),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Database::connect(options(url, settings.max_connections, settings)).await?;
             // Replicas share a PostgreSQL database: no process can cache what another may write.
+            let customer_reads =
+                customers::CustomerReads::start(pool.get_postgres_connection_pool());
             Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
                 backend: Backend::Postgres,
                 customer_cache: None,
+                customer_reads: Some(Arc::new(customer_reads)),
                 _file_lock: None,
             })
         } else {

@@ -10,6 +10,7 @@ use sea_orm::{
 use tracing::Instrument;
 
 use super::cache::CustomerCache;
+use super::customers::CustomerReads;
 use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::Namespace;
 use crate::domain::app::{App, AppSecrets, CustomerApp};
@@ -33,6 +34,9 @@ pub(super) struct Reader<'a, C> {
     pub(super) customer_cache: Option<&'a CustomerCache>,
     /// The readers' pool itself, outside a transaction: the hot reads go straight to the driver.
     pub(super) direct: Option<Direct<'a>>,
+    /// GetCustomer's reads merged across concurrent calls; only outside a transaction, on
+    /// PostgreSQL.
+    pub(super) customer_reads: Option<&'a CustomerReads>,
 }
 
 /// The driver's pool behind the store's readers.
@@ -145,6 +149,7 @@ impl Store {
             db: &self.reader,
             writer: &self.writer,
             customer_cache: self.customer_cache.as_deref(),
+            customer_reads: self.customer_reads.as_deref(),
             direct: Some(match self.backend {
                 Backend::Postgres => Direct::Postgres(self.reader.get_postgres_connection_pool()),
                 Backend::Sqlite => Direct::Sqlite(self.reader.get_sqlite_connection_pool()),
@@ -160,6 +165,7 @@ impl Tx {
             db: &self.inner,
             writer: &self.inner,
             customer_cache: None,
+            customer_reads: None,
             direct: None,
         }
     }

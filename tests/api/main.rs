@@ -7,6 +7,7 @@ mod clients;
 mod helpers;
 
 mod customers_create;
+mod customers_get_concurrent;
 mod customers_list;
 mod customers_update_delete;
 mod limits;

@@ -1,0 +1,161 @@
+//! PostgreSQL only: concurrent GetCustomer reads (by id, by key) merged into one statement.
+//!
+//! Every call is a round trip on its own pooled connection otherwise, and under load the round
+//! trips (system calls and wake-ups), not patron's own work, bound the rate. A [`Batcher`] per
+//! lookup sends a lone read at once; reads that arrive while [`IN_FLIGHT`] statements are already
+//! running wait in a bounded queue and go together, up to [`MAX_BATCH`], as one
+//! `unnest($1, $2) JOIN customers` statement as soon as one of those statements ends. Each caller
+//! then gets its own row. Every read still reaches the database after its call arrived (nothing
+//! is cached, so a row another replica changed is never served stale), and a failed statement
+//! fails every call in it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sea_orm::sqlx::PgPool;
+use sea_orm::{DbErr, QueryResult, RuntimeErr};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::Instrument;
+
+use super::{StoreError, StoreResult};
+use crate::domain::customer::Customer;
+
+/// Most reads in one statement.
+pub(super) const MAX_BATCH: usize = 64;
+
+/// Most statements of one lookup running at once (each on its own connection).
+pub(super) const IN_FLIGHT: usize = 2;
+
+/// Most reads waiting for a statement; a call beyond it waits to enter the queue.
+const QUEUE: usize = 4096;
+
+/// One waiting read: (namespace, id or key) and where its answer goes.
+struct Request {
+    namespace: String,
+    value: String,
+    reply: oneshot::Sender<StoreResult<Option<Customer>>>,
+}
+
+/// How a batch's statement is written and its rows matched to the reads.
+#[derive(Clone, Copy)]
+pub(super) struct Lookup {
+    /// The statement: `$1` the namespaces, `$2` the ids or keys (two `text[]` of equal length).
+    pub(super) sql: &'static str,
+    /// Position of the matched column (id or key) in the statement's rows; the namespace is at 1.
+    pub(super) matched_at: usize,
+    /// A row, read by position.
+    pub(super) read: fn(&QueryResult) -> StoreResult<Customer>,
+}
+
+/// The queue of one lookup; its worker task ends when the last clone of the store is dropped.
+#[derive(Debug)]
+pub(super) struct Batcher {
+    queue: mpsc::Sender<Request>,
+}
+
+impl Batcher {
+    /// Starts the worker of `lookup` on `pool` (on the current tokio runtime).
+    pub(super) fn start(pool: PgPool, lookup: Lookup) -> Self {
+        let (queue, mut waiting) = mpsc::channel::<Request>(QUEUE);
+        let running = Arc::new(Semaphore::new(IN_FLIGHT));
+        tokio::spawn(async move {
+            while let Some(first) = waiting.recv().await {
+                // Reads that arrive while every statement is running queue up behind this one.
+                let Ok(permit) = Arc::clone(&running).acquire_owned().await else {
+                    break;
+                };
+                let mut batch = Vec::with_capacity(MAX_BATCH.min(waiting.len() + 1));
+                batch.push(first);
+                while batch.len() < MAX_BATCH {
+                    match waiting.try_recv() {
+                        Ok(request) => batch.push(request),
+                        Err(_) => break,
+                    }
+                }
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    run(&pool, lookup, batch).await;
+                    drop(permit);
+                });
+            }
+        });
+        Self { queue }
+    }
+
+    /// The customer `lookup` finds for (`namespace`, `value`), read by a statement that starts
+    /// after this call.
+    pub(super) async fn get(&self, namespace: &str, value: &str) -> StoreResult<Option<Customer>> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            namespace: namespace.to_owned(),
+            value: value.to_owned(),
+            reply,
+        };
+        let gone = || {
+            StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
+                "the read batcher stopped".into(),
+            )))
+        };
+        self.queue.send(request).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Runs one batch's statement and answers each of its reads.
+async fn run(pool: &PgPool, lookup: Lookup, batch: Vec<Request>) {
+    let namespaces: Vec<&str> = batch.iter().map(|r| r.namespace.as_str()).collect();
+    let values: Vec<&str> = batch.iter().map(|r| r.value.as_str()).collect();
+    let span = tracing::info_span!(
+        target: "patron_sql",
+        "db.query_all",
+        otel.kind = "client",
+        db.system = "postgresql",
+        db.operation = "SELECT",
+        db.statement = lookup.sql,
+        batch = batch.len(),
+    );
+    let rows = sea_orm::sqlx::query(lookup.sql)
+        .bind(&namespaces)
+        .bind(&values)
+        .fetch_all(pool)
+        .instrument(span)
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            let err = DbErr::Query(RuntimeErr::SqlxError(e.into()));
+            for request in batch {
+                let _ = request.reply.send(Err(StoreError::Db(err.clone())));
+            }
+            return;
+        }
+    };
+    let mut found: HashMap<(String, String), StoreResult<Customer>> =
+        HashMap::with_capacity(rows.len());
+    for row in rows {
+        let row = QueryResult::from(row);
+        let key = (
+            row.try_get_by_index::<String>(1),
+            row.try_get_by_index::<Option<String>>(lookup.matched_at),
+        );
+        if let (Ok(namespace), Ok(Some(value))) = key {
+            found.insert((namespace, value), (lookup.read)(&row));
+        }
+    }
+    for request in batch {
+        let answer = match found.get(&(request.namespace, request.value)) {
+            None => Ok(None),
+            Some(Ok(customer)) => Ok(Some(customer.clone())),
+            Some(Err(e)) => Err(clone_error(e)),
+        };
+        // A caller that went away no longer waits for its answer.
+        let _ = request.reply.send(answer);
+    }
+}
+
+fn clone_error(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::Db(db) => StoreError::Db(db.clone()),
+        StoreError::UniqueViolation(message) => StoreError::UniqueViolation(message.clone()),
+    }
+}
