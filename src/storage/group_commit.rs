@@ -1,0 +1,164 @@
+//! SQLite group commit: concurrent write jobs share the single writer's transactions.
+//!
+//! SQLite has one writer, and what bounds its write rate is the commit (a WAL append and its
+//! checkpoint bookkeeping), not the statements. Every SQLite store therefore runs one writer task
+//! that takes the jobs queued on a bounded channel (up to [`MAX_BATCH`] at a time), opens ONE
+//! `BEGIN IMMEDIATE` transaction, runs each job inside its own `SAVEPOINT` (a job that fails,
+//! e.g. on a unique index, rolls back to its savepoint and gets its own error; the others stay),
+//! commits once, and only then answers every job: an answered job is as durable as a commit of
+//! its own would have made it.
+//!
+//! Cache coherence: the jobs of a batch share the batch's [`Marks`], released after the commit
+//! (or the rollback), so no reader caches a row that is not committed yet.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use super::cache::{CustomerCache, Marks};
+use super::{StoreError, StoreResult, Tx};
+
+/// Most jobs one transaction carries.
+pub const MAX_BATCH: usize = 64;
+
+/// Most jobs waiting for the writer; callers beyond it wait to enqueue (backpressure).
+const QUEUE: usize = 1024;
+
+/// A write job: runs its statements on the transaction it is given (inside its own savepoint).
+pub type Job = Box<
+    dyn for<'t> FnOnce(&'t Tx) -> Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 't>> + Send,
+>;
+
+struct Request {
+    job: Job,
+    reply: oneshot::Sender<StoreResult<()>>,
+}
+
+/// The handle to a SQLite store's writer task; the task ends when the last handle is dropped.
+#[derive(Clone, Debug)]
+pub struct GroupCommit {
+    jobs: mpsc::Sender<Request>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task on `writer` (the store's one writer connection).
+    pub fn start(writer: DatabaseConnection, cache: Option<Arc<CustomerCache>>) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run_writer(writer, cache, queue));
+        Self { jobs }
+    }
+
+    /// Runs `job` in the next batch; returns once the batch committed (or the job's own error).
+    pub async fn run(&self, job: Job) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Request { job, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// The error of a job whose writer task is gone (UNAVAILABLE to the caller).
+fn stopped() -> StoreError {
+    StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
+        "the SQLite writer task stopped".into(),
+    )))
+}
+
+async fn run_writer(
+    writer: DatabaseConnection,
+    cache: Option<Arc<CustomerCache>>,
+    mut queue: mpsc::Receiver<Request>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit_batch(&writer, &cache, &mut batch).await;
+    }
+}
+
+/// One transaction for every job of `batch` (emptied); every job is answered.
+async fn commit_batch(
+    writer: &DatabaseConnection,
+    cache: &Option<Arc<CustomerCache>>,
+    batch: &mut Vec<Request>,
+) {
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
+    let outer = match writer.begin_with_options(options).await {
+        Ok(outer) => outer,
+        Err(err) => {
+            for request in batch.drain(..) {
+                let _ = request.reply.send(Err(StoreError::from_db(err.clone())));
+            }
+            return;
+        }
+    };
+    let marks = Arc::new(Marks::new(cache.clone()));
+    let mut answers = Vec::with_capacity(batch.len());
+    // A savepoint that could not be taken, released or rolled back leaves the transaction in a
+    // state no job can vouch for: the whole batch rolls back.
+    let mut broken: Option<DbErr> = None;
+    for request in batch.drain(..) {
+        let result = if broken.is_some() {
+            None
+        } else {
+            match run_job(&outer, &marks, request.job).await {
+                Ok(result) => Some(result),
+                Err(err) => {
+                    broken = Some(err);
+                    None
+                }
+            }
+        };
+        answers.push((request.reply, result));
+    }
+    let end = match broken {
+        Some(err) => {
+            let _ = outer.rollback().await;
+            Err(err)
+        }
+        None => outer.commit().await,
+    };
+    // Only now may readers cache what the batch wrote.
+    drop(marks);
+    for (reply, result) in answers {
+        let answer = match (result, &end) {
+            // A job's own error stands whatever happened to the batch.
+            (Some(Err(own)), _) => Err(own),
+            (_, Err(err)) => Err(StoreError::from_db(err.clone())),
+            (Some(Ok(())), Ok(())) => Ok(()),
+            // Not run: only after a broken savepoint, which makes `end` an error.
+            (None, Ok(())) => Err(stopped()),
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+/// Runs `job` inside its own savepoint of `outer`: `Ok(job's result)`, or `Err` when the
+/// savepoint itself failed.
+async fn run_job(
+    outer: &DatabaseTransaction,
+    marks: &Arc<Marks>,
+    job: Job,
+) -> Result<StoreResult<()>, DbErr> {
+    let inner = outer.begin().await?;
+    let tx = Tx {
+        inner,
+        marks: Arc::clone(marks),
+    };
+    let result = job(&tx).await;
+    let Tx { inner, .. } = tx;
+    match result {
+        Ok(()) => inner.commit().await.map(|()| Ok(())),
+        Err(own) => inner.rollback().await.map(|()| Err(own)),
+    }
+}
