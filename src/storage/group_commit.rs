@@ -14,12 +14,15 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
 use sea_orm::{
-    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnAcquireErr, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::cache::{CustomerCache, Marks};
 use super::{StoreError, StoreResult, Tx};
@@ -35,15 +38,37 @@ pub type Job = Box<
     dyn for<'t> FnOnce(&'t Tx) -> Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 't>> + Send,
 >;
 
+/// A job waiting for the writer.
+const QUEUED: u8 = 0;
+/// A job the writer took: it runs and is answered.
+const STARTED: u8 = 1;
+/// A job its caller gave up on before the writer took it: it never runs.
+const ABANDONED: u8 = 2;
+
 struct Request {
     job: Job,
     reply: oneshot::Sender<StoreResult<()>>,
+    /// [`QUEUED`], [`STARTED`] or [`ABANDONED`].
+    state: Arc<AtomicU8>,
+    /// The caller's span, parent of the job's statements.
+    span: tracing::Span,
+}
+
+impl Request {
+    /// Takes the job for a batch, unless its caller gave up on it.
+    fn start(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
 }
 
 /// The handle to a SQLite store's writer task; the task ends when the last handle is dropped.
 #[derive(Clone, Debug)]
 pub struct GroupCommit {
     jobs: mpsc::Sender<Request>,
+    /// Longest a job waits for the writer to take it (the pool's acquire timeout).
+    acquire_timeout: Duration,
 }
 
 impl GroupCommit {
@@ -51,7 +76,11 @@ impl GroupCommit {
     /// thread of its own: on the server's runtime its every statement (a hop to the SQLite
     /// worker thread and back) would queue behind the ready request tasks, and under load a
     /// batch would wait tens of milliseconds for the scheduler rather than for SQLite.
-    pub fn start(writer: DatabaseConnection, cache: Option<Arc<CustomerCache>>) -> Self {
+    pub fn start(
+        writer: DatabaseConnection,
+        cache: Option<Arc<CustomerCache>>,
+        acquire_timeout: Duration,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let (shared, slot) = (
             Arc::new(std::sync::Mutex::new(None)),
@@ -83,18 +112,47 @@ impl GroupCommit {
             // No thread to be had: the writer shares the server's runtime.
             tokio::spawn(run_writer(writer, cache, queue));
         }
-        Self { jobs }
+        Self {
+            jobs,
+            acquire_timeout,
+        }
     }
 
     /// Runs `job` in the next batch; returns once the batch committed (or the job's own error).
+    /// A job the writer has not taken within the acquire timeout (the writer is stuck, e.g. on
+    /// another process's lock) never runs, and its caller gets UNAVAILABLE, as a wait for a
+    /// pooled connection would.
     pub async fn run(&self, job: Job) -> StoreResult<()> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(Request { job, reply })
-            .await
-            .map_err(|_| stopped())?;
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let (reply, mut answer) = oneshot::channel();
+        let request = Request {
+            job,
+            reply,
+            state: Arc::clone(&state),
+            span: tracing::Span::current(),
+        };
+        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+        match tokio::time::timeout_at(deadline, self.jobs.send(request)).await {
+            Ok(sent) => sent.map_err(|_| stopped())?,
+            Err(_) => return Err(gave_up()),
+        }
+        if let Ok(answered) = tokio::time::timeout_at(deadline, &mut answer).await {
+            return answered.map_err(|_| stopped())?;
+        }
+        if state
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Err(gave_up());
+        }
+        // Taken already: it runs, and its answer is awaited like a statement's.
         answer.await.map_err(|_| stopped())?
     }
+}
+
+/// The error of a job the writer did not take in time (UNAVAILABLE to the caller).
+fn gave_up() -> StoreError {
+    StoreError::Db(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
 }
 
 /// The error of a job whose writer task is gone (UNAVAILABLE to the caller).
@@ -110,30 +168,41 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Request>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        commit_batch(&writer, &cache, &mut batch).await;
+    while let Some(first) = queue.recv().await {
+        if !first.start() {
+            continue;
+        }
+        batch.push(first);
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let outer = writer.begin_with_options(options).await;
+        // What queued meanwhile (and was not given up on) shares the transaction.
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(request) if request.start() => batch.push(request),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        match outer {
+            Ok(outer) => commit_batch(outer, &cache, &mut batch).await,
+            Err(err) => {
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(StoreError::from_db(err.clone())));
+                }
+            }
+        }
     }
 }
 
-/// One transaction for every job of `batch` (emptied); every job is answered.
+/// Runs every job of `batch` (emptied) in `outer`, commits, and answers every job.
 async fn commit_batch(
-    writer: &DatabaseConnection,
+    outer: DatabaseTransaction,
     cache: &Option<Arc<CustomerCache>>,
     batch: &mut Vec<Request>,
 ) {
-    let options = TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    let outer = match writer.begin_with_options(options).await {
-        Ok(outer) => outer,
-        Err(err) => {
-            for request in batch.drain(..) {
-                let _ = request.reply.send(Err(StoreError::from_db(err.clone())));
-            }
-            return;
-        }
-    };
     let marks = Arc::new(Marks::new(cache.clone()));
     let mut answers = Vec::with_capacity(batch.len());
     // A savepoint that could not be taken, released or rolled back leaves the transaction in a
@@ -143,7 +212,10 @@ async fn commit_batch(
         let result = if broken.is_some() {
             None
         } else {
-            match run_job(&outer, &marks, request.job).await {
+            match run_job(&outer, &marks, request.job)
+                .instrument(request.span)
+                .await
+            {
                 Ok(result) => Some(result),
                 Err(err) => {
                     broken = Some(err);

@@ -268,7 +268,11 @@ impl Store {
             };
             let customer_cache = (settings.customer_cache_entries > 0)
                 .then(|| Arc::new(CustomerCache::new(settings.customer_cache_entries)));
-            let group_commit = Some(GroupCommit::start(writer.clone(), customer_cache.clone()));
+            let group_commit = Some(GroupCommit::start(
+                writer.clone(),
+                customer_cache.clone(),
+                settings.acquire_timeout,
+            ));
             Ok(Self {
                 writer,
                 reader,
