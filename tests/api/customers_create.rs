@@ -483,7 +483,15 @@ async fn concurrent_creates_fail_only_the_conflicting_one(app: TestApp) {
             .into_inner();
         assert_eq!(by_key.id, customer.id, "{label}");
     }
-    // Nothing of the refused creates stayed: the loser's subject key is free.
+    // Nothing of the refused creates stayed: the holder and the 13 are all there is, and the
+    // loser's subject key is free.
+    let all = app.list_all(pb::ListCustomersRequest::default()).await;
+    assert_eq!(
+        all.len(),
+        14,
+        "{:?}",
+        all.iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
     let rows = app
         .query(
             "SELECT customer_id FROM attribution_identifiers WHERE identifier = 'gc-loser-subject'",
