@@ -419,21 +419,41 @@ impl Store {
                 .map_err(|e| StoreError::from_db(DbErr::Exec(RuntimeErr::SqlxError(e.into()))))?;
             return Ok(());
         }
-        let tx = self.begin().await?;
-        tx.insert_customer(ns, customer).await?;
-        let keys: Vec<&str> = customer
-            .fields
-            .subject_keys
-            .iter()
-            .map(Identifier::as_str)
-            .collect();
-        tx.ensure_subjects(ns, &keys, subject_metadata, customer.created_at)
-            .await?;
-        if let Some(r) = record {
-            tx.put_idempotency_record(ns, r.method, r.request_id, r.record, customer.created_at)
-                .await?;
-        }
-        tx.commit().await
+        // SQLite: one job of the writer's next group commit, inside its own savepoint.
+        let Some(group_commit) = &self.group_commit else {
+            return Err(StoreError::Db(DbErr::Custom(
+                "a SQLite store without its writer task".into(),
+            )));
+        };
+        let (ns, customer) = (ns.clone(), customer.clone());
+        let subject_metadata = subject_metadata.clone();
+        let record = record.map(|r| (r.method.to_owned(), r.request_id.to_owned(), r.record));
+        group_commit
+            .run(Box::new(move |tx: &Tx| {
+                Box::pin(async move {
+                    tx.insert_customer(&ns, &customer).await?;
+                    let keys: Vec<&str> = customer
+                        .fields
+                        .subject_keys
+                        .iter()
+                        .map(Identifier::as_str)
+                        .collect();
+                    tx.ensure_subjects(&ns, &keys, &subject_metadata, customer.created_at)
+                        .await?;
+                    if let Some((method, request_id, record)) = record {
+                        tx.put_idempotency_record(
+                            &ns,
+                            &method,
+                            &request_id,
+                            record,
+                            customer.created_at,
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            }))
+            .await
     }
 }
 

@@ -1,7 +1,8 @@
 //! Storage: SeaORM entities and repositories. The only module that names sea_orm.
 //!
 //! SQLite runs with WAL, a busy timeout and one writer connection (writes queue in the pool instead
-//! of spinning on the database lock) beside a pool of readers. PostgreSQL uses one pool.
+//! of spinning on the database lock) beside a pool of readers; creates share that writer's
+//! commits through [`group_commit`]. PostgreSQL uses one pool.
 
 mod apps;
 mod batch;
@@ -11,6 +12,7 @@ mod customer_apps;
 mod customers;
 mod entities;
 mod events;
+mod group_commit;
 mod idempotency;
 mod query;
 mod read;
@@ -33,6 +35,7 @@ use sea_orm::{
 use crate::domain::Error;
 
 use cache::{CustomerCache, Marks};
+use group_commit::GroupCommit;
 
 pub use customer_apps::{StripeCustomerOf, StripeEntry};
 pub use customers::CreateRecord;
@@ -162,6 +165,8 @@ pub struct Store {
     customer_cache: Option<Arc<CustomerCache>>,
     /// GetCustomer's reads merged across concurrent calls (PostgreSQL only).
     customer_reads: Option<Arc<customers::CustomerReads>>,
+    /// SQLite's writer task, batching write jobs into shared commits (none on PostgreSQL).
+    group_commit: Option<GroupCommit>,
     /// The SQLite file's lock: held for as long as any clone of the store lives.
     _file_lock: Option<Arc<File>>,
 }
@@ -169,8 +174,9 @@ pub struct Store {
 /// An open write transaction; dropped without `commit` it rolls back.
 pub struct Tx {
     inner: DatabaseTransaction,
-    /// Cached customers this transaction writes, kept out of the cache until it ends.
-    marks: Marks,
+    /// Cached customers this transaction writes, kept out of the cache until it ends (shared by
+    /// the jobs of one group commit).
+    marks: Arc<Marks>,
 }
 
 /// The file of a `sqlite:` URL as sqlx opens it; `None` for an in-memory database or a URL that
@@ -265,12 +271,18 @@ impl Store {
             };
             let customer_cache = (settings.customer_cache_entries > 0)
                 .then(|| Arc::new(CustomerCache::new(settings.customer_cache_entries)));
+            let group_commit = Some(GroupCommit::start(
+                writer.clone(),
+                customer_cache.clone(),
+                settings.acquire_timeout,
+            ));
             Ok(Self {
                 writer,
                 reader,
                 backend: Backend::Sqlite,
                 customer_cache,
                 customer_reads: None,
+                group_commit,
                 _file_lock: file_lock.map(Arc::new),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -284,6 +296,7 @@ impl Store {
                 backend: Backend::Postgres,
                 customer_cache: None,
                 customer_reads: Some(Arc::new(customer_reads)),
+                group_commit: None,
                 _file_lock: None,
             })
         } else {
@@ -344,7 +357,7 @@ impl Store {
             .map_err(StoreError::from_db)?;
         Ok(Tx {
             inner,
-            marks: Marks::new(self.customer_cache.clone()),
+            marks: Arc::new(Marks::new(self.customer_cache.clone())),
         })
     }
 

@@ -395,6 +395,123 @@ async fn concurrent_retries_with_one_request_id_create_one_customer(app: TestApp
     assert_eq!(ids.len(), 1, "one customer: {ids:?}");
 }
 
+/// Creates arriving together share the SQLite writer's commits (group commit; on PostgreSQL
+/// they run side by side): one refused create, against a committed holder or against another
+/// create of the same batch, fails alone with its own field, and every other one is stored.
+async fn concurrent_creates_fail_only_the_conflicting_one(app: TestApp) {
+    let holder = app.create(customer("Holder", "gc-taken")).await;
+    // 12 fresh keys (one with a request_id), one taken key, and two creates of one new key.
+    let mut candidates: Vec<(String, pb::Customer, String)> = (0..12)
+        .map(|i| {
+            let request_id = if i == 0 {
+                "gc-request".to_owned()
+            } else {
+                String::new()
+            };
+            (
+                format!("gc-{i}"),
+                customer(&format!("Fresh {i}"), &format!("gc-{i}")),
+                request_id,
+            )
+        })
+        .collect();
+    candidates.push((
+        "taken".to_owned(),
+        customer_with_subjects("Loser", "gc-taken", &["gc-loser-subject"]),
+        String::new(),
+    ));
+    for name in ["dup-a", "dup-b"] {
+        candidates.push((name.to_owned(), customer(name, "gc-dup"), String::new()));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(candidates.len()));
+    let mut tasks = Vec::new();
+    for (label, candidate, request_id) in candidates.clone() {
+        let mut client = CustomerServiceClient::new(app.channel().await);
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let result = client
+                .create_customer(pb::CreateCustomerRequest {
+                    customer: Some(candidate),
+                    request_id,
+                })
+                .await;
+            (label, result)
+        }));
+    }
+    let mut created = BTreeMap::new();
+    let mut refused = BTreeMap::new();
+    for task in tasks {
+        let (label, result) = tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("every create is answered")
+            .expect("task");
+        match result {
+            Ok(response) => {
+                created.insert(label, response.into_inner());
+            }
+            Err(status) => {
+                refused.insert(label, status);
+            }
+        }
+    }
+    // The taken key fails with its own field and holder; of the two duplicates exactly one.
+    let taken = refused.remove("taken").expect("the taken key is refused");
+    let info = assert_error(&taken, Code::AlreadyExists, "KEY_ALREADY_EXISTS");
+    assert_eq!(info["field"], "customer.key");
+    assert_eq!(info["identifier"], "gc-taken");
+    assert_eq!(info["customer_id"], holder.id);
+    assert_eq!(refused.len(), 1, "one duplicate refused: {refused:?}");
+    let (dup_loser, status) = refused.into_iter().next().expect("one");
+    assert!(dup_loser.starts_with("dup-"), "{dup_loser}: {status:?}");
+    let info = assert_error(&status, Code::AlreadyExists, "KEY_ALREADY_EXISTS");
+    assert_eq!(info["field"], "customer.key");
+    // Every other create is stored and readable, by id and by key.
+    assert_eq!(created.len(), 13, "{:?}", created.keys());
+    let mut client = app.customers.clone();
+    for (label, customer) in &created {
+        let by_id = client
+            .get_customer(get_by_id(&customer.id))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e:?}"))
+            .into_inner();
+        assert_eq!(&by_id, customer, "{label}");
+        let by_key = client
+            .get_customer(get_by_key(&customer.key))
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e:?}"))
+            .into_inner();
+        assert_eq!(by_key.id, customer.id, "{label}");
+    }
+    // Nothing of the refused creates stayed: the holder and the 13 are all there is, and the
+    // loser's subject key is free.
+    let all = app.list_all(pb::ListCustomersRequest::default()).await;
+    assert_eq!(
+        all.len(),
+        14,
+        "{:?}",
+        all.iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
+    let rows = app
+        .query(
+            "SELECT customer_id FROM attribution_identifiers WHERE identifier = 'gc-loser-subject'",
+        )
+        .await;
+    assert!(rows.is_empty(), "{rows:?}");
+    app.create(customer_with_subjects("Later", "", &["gc-loser-subject"]))
+        .await;
+    // A retry of the idempotent create returns the customer it made.
+    let retried = client
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer("Fresh 0", "gc-0")),
+            request_id: "gc-request".into(),
+        })
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(retried, created["gc-0"]);
+}
+
 async fn get_reports_missing_and_deleted_customers(app: TestApp) {
     let mut client = app.customers.clone();
     let status = client
@@ -464,6 +581,7 @@ on_both_databases!(
     a_repeated_request_id_returns_the_original_customer,
     racing_creates_for_one_identifier_have_exactly_one_winner,
     concurrent_retries_with_one_request_id_create_one_customer,
+    concurrent_creates_fail_only_the_conflicting_one,
     get_reports_missing_and_deleted_customers,
     metadata_round_trips,
 );
