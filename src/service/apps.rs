@@ -383,16 +383,10 @@ impl Apps {
     /// One page of a page-numbered list of the live apps, oldest first, with their number
     /// (OpenMeter's `page`/`pageSize`; a namespace has a handful of apps).
     pub async fn list_numbered(&self, ns: &Namespace, page: Numbered) -> Result<NumberedPage<App>> {
-        let mut all = Vec::new();
-        let mut token = String::new();
-        loop {
-            let next = self.list(ns, false, page::MAX_PAGE_SIZE, &token).await?;
-            all.extend(next.items);
-            match next.next_page_token {
-                Some(next) => token = next,
-                None => break,
-            }
-        }
+        let all = steps::every_page(u64::MAX, |token| async move {
+            self.list(ns, false, page::MAX_PAGE_SIZE, &token).await
+        })
+        .await?;
         let total_count = all.len() as u64;
         let items = all
             .into_iter()

@@ -15,6 +15,28 @@ use crate::domain::{Error, Namespace, Result};
 use crate::payments::{NewStripeCustomer, PaymentsError, StripeCustomerDetails};
 use crate::storage::Store;
 
+/// Every item of a paged list, read page after page with `fetch` (given each page's token, empty
+/// for the first), stopping once at least `max` items are read; at most `max` are answered.
+pub(super) async fn every_page<T, F, Fut>(max: u64, mut fetch: F) -> Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::domain::page::Page<T>>>,
+{
+    let max = usize::try_from(max).unwrap_or(usize::MAX);
+    let mut all = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = fetch(token).await?;
+        all.extend(page.items);
+        match page.next_page_token {
+            Some(next) if all.len() < max => token = next,
+            _ => break,
+        }
+    }
+    all.truncate(max);
+    Ok(all)
+}
+
 /// NOT_FOUND for a customer lookup.
 pub(super) fn customer_not_found(lookup: &CustomerLookup) -> Error {
     let (what, value) = lookup.describe();

@@ -8,6 +8,7 @@ use crate::domain::{Error, Namespace, Result, new_id};
 use crate::storage::StoreError;
 
 use super::Deps;
+use super::steps;
 
 /// How a single subject is addressed.
 #[derive(Clone, Debug)]
@@ -171,20 +172,11 @@ impl Subjects {
 
     /// Every live subject ordered by key, at most [`MAX_LIST_ALL`] (OpenMeter's unpaged list).
     pub async fn list_all(&self, ns: &Namespace) -> Result<Vec<Subject>> {
-        let mut all = Vec::new();
-        let mut token = String::new();
-        loop {
-            let page = self
-                .list(ns, None, None, false, page::MAX_PAGE_SIZE, &token)
-                .await?;
-            all.extend(page.items);
-            match page.next_page_token {
-                Some(next) if (all.len() as u64) < MAX_LIST_ALL => token = next,
-                _ => break,
-            }
-        }
-        all.truncate(MAX_LIST_ALL as usize);
-        Ok(all)
+        steps::every_page(MAX_LIST_ALL, |token| async move {
+            self.list(ns, None, None, false, page::MAX_PAGE_SIZE, &token)
+                .await
+        })
+        .await
     }
 
     /// Soft-deletes a subject (its events stay, and stay attributed).
