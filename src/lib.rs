@@ -18,7 +18,8 @@
 //! - [`storage`]: SeaORM entities and repositories, SQLite and PostgreSQL, and the customer cache;
 //!   the hot statements (GetCustomer by id/key, CreateCustomer on PostgreSQL) are written once
 //!   and go to the driver (sqlx, through SeaORM's re-export) directly; on PostgreSQL
-//!   `storage::batch` merges the GetCustomer reads of concurrent calls into one statement; on
+//!   `storage::batch` merges the GetCustomer reads of concurrent calls into one statement and
+//!   `storage::creates` the CreateCustomer writes (one statement, one commit); on
 //!   SQLite, creates are jobs of the writer task's group commit (`storage::group_commit`: one
 //!   transaction per batch, a savepoint per job, answered after the commit).
 //! - [`payments`]: Stripe behind the `Payments` trait (async-stripe), and the webhook signature.

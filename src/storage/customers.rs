@@ -1,24 +1,22 @@
 //! Customer rows, their subject keys and the attribution-identifier ledger.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::sqlx;
 use sea_orm::sqlx::PgPool;
-use sea_orm::sqlx::postgres::{PgArguments, Postgres};
-use sea_orm::sqlx::query::Query as SqlxQuery;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QueryResult, RuntimeErr, Set,
+    QueryFilter, QueryOrder, QueryResult, Set,
 };
-use tracing::Instrument;
 
 use super::batch::{self, Batcher};
 use super::cache::Lookup;
+use super::creates::NewCustomer;
 use super::entities::{attribution_identifier as ident, customer, customer_subject_key as csk};
 use super::query::{Sort, insert, page, prefix_end};
 use super::read::Reader;
-use super::{Backend, IdempotencyRecord, Store, StoreError, StoreResult, Tx};
+use super::{IdempotencyRecord, Store, StoreError, StoreResult, Tx};
 use crate::domain::customer::{
     Address, Customer, CustomerFields, CustomerFilter, CustomerQuery, Order, OrderField,
 };
@@ -171,7 +169,7 @@ fn text<T: AsRef<str>>(value: &Option<T>) -> Option<String> {
     value.as_ref().map(|v| v.as_ref().to_owned())
 }
 
-fn to_model(ns: &Namespace, c: &Customer) -> customer::Model {
+pub(super) fn to_model(ns: &Namespace, c: &Customer) -> customer::Model {
     let f = &c.fields;
     let a = &f.billing_address;
     let keys: Vec<&str> = f.subject_keys.iter().map(Identifier::as_str).collect();
@@ -393,8 +391,8 @@ impl Store {
     /// the idempotency record (all stamped with the customer's `created_at`). `UniqueViolation` if an identifier is held by another live customer
     /// or the request_id was recorded concurrently; nothing is stored then.
     ///
-    /// On PostgreSQL this is one statement (data-modifying CTEs) in its own implicit transaction:
-    /// one round trip, like a single-row INSERT.
+    /// On PostgreSQL this is one statement (data-modifying CTEs) in its own implicit transaction,
+    /// shared with the creates that arrive meanwhile (see `creates`).
     pub async fn create_customer(
         &self,
         ns: &Namespace,
@@ -402,22 +400,10 @@ impl Store {
         subject_metadata: &serde_json::Map<String, serde_json::Value>,
         record: Option<CreateRecord<'_>>,
     ) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
-            let (sql, query) = create_query(ns, customer, subject_metadata, record);
-            let span = tracing::info_span!(
-                target: "patron_sql",
-                "db.execute",
-                otel.kind = "client",
-                db.system = "postgresql",
-                db.operation = "INSERT",
-                db.statement = sql,
-            );
-            query
-                .execute(self.writer.get_postgres_connection_pool())
-                .instrument(span)
-                .await
-                .map_err(|e| StoreError::from_db(DbErr::Exec(RuntimeErr::SqlxError(e.into()))))?;
-            return Ok(());
+        if let Some(creates) = &self.creates {
+            return creates
+                .create(NewCustomer::new(ns, customer, subject_metadata, record))
+                .await;
         }
         // SQLite: one job of the writer's next group commit, inside its own savepoint.
         let Some(group_commit) = &self.group_commit else {
@@ -425,177 +411,14 @@ impl Store {
                 "a SQLite store without its writer task".into(),
             )));
         };
-        let (ns, customer) = (ns.clone(), customer.clone());
-        let subject_metadata = subject_metadata.clone();
-        let record = record.map(|r| (r.method.to_owned(), r.request_id.to_owned(), r.record));
+        let create = Arc::new(NewCustomer::new(ns, customer, subject_metadata, record));
         group_commit
             .run(Box::new(move |tx: &Tx| {
-                Box::pin(async move {
-                    tx.insert_customer(&ns, &customer).await?;
-                    let keys: Vec<&str> = customer
-                        .fields
-                        .subject_keys
-                        .iter()
-                        .map(Identifier::as_str)
-                        .collect();
-                    tx.ensure_subjects(&ns, &keys, &subject_metadata, customer.created_at)
-                        .await?;
-                    if let Some((method, request_id, record)) = record {
-                        tx.put_idempotency_record(
-                            &ns,
-                            &method,
-                            &request_id,
-                            record,
-                            customer.created_at,
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
+                let create = Arc::clone(&create);
+                Box::pin(async move { tx.insert_new_customer(&create).await })
             }))
             .await
     }
-}
-
-/// The PostgreSQL statement of `Store::create_customer`, for the driver directly. Lists travel
-/// as arrays, so the text depends only on which parts are present: it is built once per shape
-/// ([`create_sql`]) and stays in the prepared-statement cache; the values are bound in the order
-/// its placeholders number.
-fn create_query(
-    ns: &Namespace,
-    customer: &Customer,
-    subject_metadata: &serde_json::Map<String, serde_json::Value>,
-    record: Option<CreateRecord<'_>>,
-) -> (&'static str, SqlxQuery<'static, Postgres, PgArguments>) {
-    let row = to_model(ns, customer);
-    let identifiers: Vec<String> = customer
-        .fields
-        .identifiers()
-        .into_iter()
-        .map(|i| i.as_str().to_owned())
-        .collect();
-    let keys: Vec<String> = customer
-        .fields
-        .subject_keys
-        .iter()
-        .map(|k| k.as_str().to_owned())
-        .collect();
-    let shape = CreateShape {
-        identifiers: !identifiers.is_empty(),
-        keys: !keys.is_empty(),
-        record: record.is_some(),
-    };
-    let sql = create_sql(shape);
-    let mut query = sqlx::query(sql)
-        .bind(row.id)
-        .bind(row.namespace)
-        .bind(row.created_at)
-        .bind(row.key)
-        .bind(row.name)
-        .bind(row.name_lower)
-        .bind(row.description)
-        .bind(row.metadata)
-        .bind(row.subject_keys)
-        .bind(row.primary_email)
-        .bind(row.primary_email_lower)
-        .bind(row.currency)
-        .bind(row.billing_country)
-        .bind(row.billing_postal_code)
-        .bind(row.billing_state)
-        .bind(row.billing_city)
-        .bind(row.billing_line1)
-        .bind(row.billing_line2)
-        .bind(row.billing_phone_number)
-        .bind(row.updated_at)
-        .bind(row.etag);
-    if shape.identifiers {
-        let ids: Vec<String> = identifiers.iter().map(|_| new_id()).collect();
-        query = query.bind(ids).bind(identifiers);
-    }
-    if shape.keys {
-        let subject_ids: Vec<String> = keys.iter().map(|_| new_id()).collect();
-        let metadata = serde_json::Value::Object(subject_metadata.clone()).to_string();
-        query = query.bind(keys).bind(subject_ids).bind(metadata);
-    }
-    if let Some(r) = record {
-        query = query
-            .bind(r.method.to_owned())
-            .bind(r.request_id.to_owned())
-            .bind(r.record.request_hash)
-            .bind(r.record.response)
-            .bind(customer.created_at.micros());
-    }
-    (sql, query)
-}
-
-/// Which optional parts a create statement has.
-#[derive(Clone, Copy)]
-struct CreateShape {
-    /// Claims on identifiers (the key, subject keys).
-    identifiers: bool,
-    /// Subject keys (and the Subjects they may need).
-    keys: bool,
-    /// An idempotency record.
-    record: bool,
-}
-
-/// The text of the create statement of this shape, built on first use. Its placeholders number
-/// the values in the order [`create_query`] binds them.
-fn create_sql(shape: CreateShape) -> &'static str {
-    static SQL: [std::sync::OnceLock<String>; 8] = [const { std::sync::OnceLock::new() }; 8];
-    let index = usize::from(shape.identifiers)
-        | usize::from(shape.keys) << 1
-        | usize::from(shape.record) << 2;
-    SQL[index].get_or_init(|| build_create_sql(shape))
-}
-
-fn build_create_sql(shape: CreateShape) -> String {
-    let mut n = 0;
-    let mut p = || {
-        n += 1;
-        format!("${n}")
-    };
-    let (id, namespace, created_at) = (p(), p(), p());
-    // key .. billing_phone_number, then updated_at and etag.
-    let middle: Vec<String> = (0..16).map(|_| p()).collect();
-    let (updated_at, etag) = (p(), p());
-    let mut sql = format!(
-        "WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, \
-         metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, \
-         billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, \
-         billing_phone_number, created_at, updated_at, etag) VALUES ({id}, {namespace}, {}, \
-         {created_at}, {updated_at}, {etag}))",
-        middle.join(", ")
-    );
-    if shape.identifiers {
-        let (ids, identifiers) = (p(), p());
-        sql.push_str(&format!(
-            ", a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
-             valid_from) SELECT t.id, {namespace}, t.identifier, {id}, {created_at} \
-             FROM unnest({ids}::text[], {identifiers}::text[]) AS t(id, identifier))"
-        ));
-    }
-    if shape.keys {
-        let (keys, subject_ids, metadata) = (p(), p(), p());
-        sql.push_str(&format!(
-            ", k AS (INSERT INTO customer_subject_keys (customer_id, namespace, subject_key) \
-             SELECT {id}, {namespace}, t.key FROM unnest({keys}::text[]) AS t(key)), \
-             s AS (INSERT INTO subjects (id, namespace, key, metadata, created_at, updated_at) \
-             SELECT t.id, {namespace}, t.key, {metadata}, {created_at}, {created_at} \
-             FROM unnest({subject_ids}::text[], {keys}::text[]) AS t(id, key) \
-             ON CONFLICT DO NOTHING)"
-        ));
-    }
-    if shape.record {
-        let (method, request_id, hash, response, at) = (p(), p(), p(), p(), p());
-        sql.push_str(&format!(
-            ", r AS (INSERT INTO idempotency_records (namespace, method, request_id, \
-             request_hash, response, created_at) VALUES ({namespace}, {method}, {request_id}, \
-             {hash}, {response}, {at}))"
-        ));
-    }
-    sql.push_str(" SELECT 1");
-    sql
 }
 
 impl Tx {

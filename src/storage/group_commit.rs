@@ -3,10 +3,13 @@
 //! SQLite has one writer, and what bounds its write rate is the commit (a WAL append and its
 //! checkpoint bookkeeping), not the statements. Every SQLite store therefore runs one writer task
 //! that takes the jobs queued on a bounded channel (up to [`MAX_BATCH`] at a time), opens ONE
-//! `BEGIN IMMEDIATE` transaction, runs each job inside its own `SAVEPOINT` (a job that fails,
-//! e.g. on a unique index, rolls back to its savepoint and gets its own error; the others stay),
-//! commits once, and only then answers every job: an answered job is as durable as a commit of
-//! its own would have made it.
+//! `BEGIN IMMEDIATE` transaction, runs every job in it, commits once, and only then answers every
+//! job: an answered job is as durable as a commit of its own would have made it.
+//!
+//! Jobs first run one after the other with nothing between them (a savepoint per job costs two
+//! statements and SQLite's sub-journal). If one of them fails (e.g. on a unique index), that
+//! transaction is rolled back and the batch runs again, each job inside its own `SAVEPOINT`: a
+//! job that fails rolls back to its savepoint and gets its own error; the others stay.
 //!
 //! Cache coherence: the jobs of a batch share the batch's [`Marks`], released after the commit
 //! (or the rollback), so no reader caches a row that is not committed yet.
@@ -33,9 +36,12 @@ pub const MAX_BATCH: usize = 64;
 /// Most jobs waiting for the writer; callers beyond it wait to enqueue (backpressure).
 const QUEUE: usize = 1024;
 
-/// A write job: runs its statements on the transaction it is given (inside its own savepoint).
+/// A write job: runs its statements on the transaction it is given. It may run twice (the second
+/// time inside its own savepoint, after a rollback), so it must write the same rows each time.
 pub type Job = Box<
-    dyn for<'t> FnOnce(&'t Tx) -> Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 't>> + Send,
+    dyn for<'t> Fn(&'t Tx) -> Pin<Box<dyn Future<Output = StoreResult<()>> + Send + 't>>
+        + Send
+        + Sync,
 >;
 
 /// A job waiting for the writer.
@@ -139,15 +145,15 @@ async fn run_writer(
     mut queue: mpsc::Receiver<Request>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    };
     while let Some(first) = queue.recv().await {
         if !first.start() {
             continue;
         }
         batch.push(first);
-        let options = TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        };
         let outer = writer.begin_with_options(options).await;
         // What queued meanwhile (and was not given up on) shares the transaction.
         while batch.len() < MAX_BATCH {
@@ -157,14 +163,71 @@ async fn run_writer(
                 Err(_) => break,
             }
         }
-        match outer {
-            Ok(outer) => commit_batch(outer, &cache, &mut batch).await,
-            Err(err) => {
+        let end = match outer {
+            Ok(outer) => together(outer, &cache, &batch).await,
+            Err(err) => Together::Failed(err),
+        };
+        match end {
+            Together::Committed => {
                 for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(StoreError::from_db(err.clone())));
+                    let _ = request.reply.send(Ok(()));
                 }
             }
+            // A job failed: again, each job in its own savepoint, so that it alone fails.
+            Together::Refused => match writer.begin_with_options(options).await {
+                Ok(outer) => commit_batch(outer, &cache, &mut batch).await,
+                Err(err) => fail(&mut batch, &err),
+            },
+            Together::Failed(err) => fail(&mut batch, &err),
         }
+    }
+}
+
+/// Answers every job of `batch` (emptied) with `err`.
+fn fail(batch: &mut Vec<Request>, err: &DbErr) {
+    for request in batch.drain(..) {
+        let _ = request.reply.send(Err(StoreError::from_db(err.clone())));
+    }
+}
+
+/// How running a batch's jobs one after the other in one transaction ended.
+enum Together {
+    /// Every job ran and the transaction committed.
+    Committed,
+    /// A job failed; the transaction was rolled back.
+    Refused,
+    /// The commit failed: no job can be vouched for.
+    Failed(DbErr),
+}
+
+/// Runs every job of `batch` in `outer`, no savepoints, and commits; at the first job that fails,
+/// rolls back instead.
+async fn together(
+    outer: DatabaseTransaction,
+    cache: &Option<Arc<CustomerCache>>,
+    batch: &[Request],
+) -> Together {
+    let marks = Arc::new(Marks::new(cache.clone()));
+    let tx = Tx {
+        inner: outer,
+        marks: Arc::clone(&marks),
+    };
+    for request in batch {
+        if (request.job)(&tx)
+            .instrument(request.span.clone())
+            .await
+            .is_err()
+        {
+            let _ = tx.inner.rollback().await;
+            return Together::Refused;
+        }
+    }
+    let end = tx.inner.commit().await;
+    // Only now may readers cache what the batch wrote.
+    drop(marks);
+    match end {
+        Ok(()) => Together::Committed,
+        Err(err) => Together::Failed(err),
     }
 }
 
@@ -183,7 +246,7 @@ async fn commit_batch(
         let result = if broken.is_some() {
             None
         } else {
-            match run_job(&outer, &marks, request.job)
+            match run_job(&outer, &marks, &request.job)
                 .instrument(request.span)
                 .await
             {
@@ -223,7 +286,7 @@ async fn commit_batch(
 async fn run_job(
     outer: &DatabaseTransaction,
     marks: &Arc<Marks>,
-    job: Job,
+    job: &Job,
 ) -> Result<StoreResult<()>, DbErr> {
     let inner = outer.begin().await?;
     let tx = Tx {

@@ -8,6 +8,7 @@ mod apps;
 mod batch;
 mod cache;
 mod checkout_sessions;
+mod creates;
 mod customer_apps;
 mod customers;
 mod entities;
@@ -165,6 +166,8 @@ pub struct Store {
     customer_cache: Option<Arc<CustomerCache>>,
     /// GetCustomer's reads merged across concurrent calls (PostgreSQL only).
     customer_reads: Option<Arc<customers::CustomerReads>>,
+    /// PostgreSQL's create queue, merging concurrent creates into one statement (none on SQLite).
+    creates: Option<Arc<creates::Creates>>,
     /// SQLite's writer task, batching write jobs into shared commits (none on PostgreSQL).
     group_commit: Option<GroupCommit>,
     /// The SQLite file's lock: held for as long as any clone of the store lives.
@@ -282,6 +285,7 @@ impl Store {
                 backend: Backend::Sqlite,
                 customer_cache,
                 customer_reads: None,
+                creates: None,
                 group_commit,
                 _file_lock: file_lock.map(Arc::new),
             })
@@ -290,12 +294,14 @@ impl Store {
             // Replicas share a PostgreSQL database: no process can cache what another may write.
             let customer_reads =
                 customers::CustomerReads::start(pool.get_postgres_connection_pool());
+            let creates = creates::Creates::start(pool.get_postgres_connection_pool().clone());
             Ok(Self {
                 writer: pool.clone(),
                 reader: pool,
                 backend: Backend::Postgres,
                 customer_cache: None,
                 customer_reads: Some(Arc::new(customer_reads)),
+                creates: Some(Arc::new(creates)),
                 group_commit: None,
                 _file_lock: None,
             })
