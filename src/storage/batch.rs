@@ -12,9 +12,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
 use sea_orm::sqlx::PgPool;
-use sea_orm::{DbErr, QueryResult, RuntimeErr};
+use sea_orm::{ConnAcquireErr, DbErr, QueryResult, RuntimeErr};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -101,6 +103,63 @@ impl<R: Send + 'static> Queue<R> {
     pub(super) async fn send(&self, request: R) -> bool {
         self.queue.send(request).await.is_ok()
     }
+}
+
+/// A queued request its caller may give up on: it is either taken by a batch (and then runs and
+/// is answered) or abandoned by its caller (and then never runs), never both.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Ticket(Arc<AtomicU8>);
+
+/// Waiting for a batch.
+const QUEUED: u8 = 0;
+/// Taken by a batch: it runs and is answered.
+const STARTED: u8 = 1;
+/// Given up on by its caller before a batch took it: it never runs.
+const ABANDONED: u8 = 2;
+
+impl Ticket {
+    /// Takes the request for a batch, unless its caller gave up on it.
+    pub(super) fn start(&self) -> bool {
+        self.0
+            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Waits for the answer of the request `send` queues (false: the queue is gone, `gone()`).
+    /// A request no batch took within `patience` (what a wait for a pooled connection may last)
+    /// never runs, and its caller gets the pool's timeout (UNAVAILABLE); one taken meanwhile is
+    /// awaited like a statement.
+    pub(super) async fn wait<T>(
+        &self,
+        send: impl Future<Output = bool>,
+        answer: oneshot::Receiver<StoreResult<T>>,
+        patience: Duration,
+        gone: fn() -> StoreError,
+    ) -> StoreResult<T> {
+        let deadline = tokio::time::Instant::now() + patience;
+        match tokio::time::timeout_at(deadline, send).await {
+            Ok(true) => {}
+            Ok(false) => return Err(gone()),
+            Err(_) => return Err(gave_up()),
+        }
+        let mut answer = answer;
+        if let Ok(answered) = tokio::time::timeout_at(deadline, &mut answer).await {
+            return answered.map_err(|_| gone())?;
+        }
+        if self
+            .0
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            return Err(gave_up());
+        }
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// The error of a request no batch took in time (UNAVAILABLE to the caller).
+fn gave_up() -> StoreError {
+    StoreError::Db(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
 }
 
 /// The queue of one lookup.

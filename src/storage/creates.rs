@@ -12,6 +12,8 @@
 //! held by another customer, a request_id seen before) or by a deadlock, every create of it runs
 //! again on its own, so each caller gets exactly the answer its create alone would have got.
 
+use std::time::Duration;
+
 use sea_orm::sqlx::postgres::{PgArguments, Postgres};
 use sea_orm::sqlx::query::Query as SqlxQuery;
 use sea_orm::sqlx::{self, PgPool};
@@ -19,7 +21,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, RuntimeErr, Statement, Value};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::batch::Queue;
+use super::batch::{Queue, Ticket};
 use super::customers::{CreateRecord, to_model};
 use super::entities::customer;
 use super::{StoreError, StoreResult, Tx};
@@ -97,6 +99,8 @@ impl NewCustomer {
 struct Request {
     create: NewCustomer,
     reply: oneshot::Sender<StoreResult<()>>,
+    /// Taken by a batch, or given up on by its caller.
+    ticket: Ticket,
     /// The caller's span, parent of a lone create's statement.
     span: tracing::Span,
 }
@@ -105,13 +109,20 @@ struct Request {
 #[derive(Debug)]
 pub(super) struct Creates {
     queue: Queue<Request>,
+    /// Longest a create waits for a statement to take it (the pool's acquire timeout).
+    acquire_timeout: Duration,
 }
 
 impl Creates {
     /// Starts the worker on `pool` (on the current tokio runtime).
-    pub(super) fn start(pool: PgPool) -> Self {
+    pub(super) fn start(pool: PgPool, acquire_timeout: Duration) -> Self {
         Self {
-            queue: Queue::start(IN_FLIGHT, move |batch| run(pool.clone(), batch)),
+            queue: Queue::start(IN_FLIGHT, move |batch: Vec<Request>| {
+                // Creates their callers gave up on never run.
+                let batch = batch.into_iter().filter(|r| r.ticket.start()).collect();
+                run(pool.clone(), batch)
+            }),
+            acquire_timeout,
         }
     }
 
@@ -119,27 +130,34 @@ impl Creates {
     /// `UniqueViolation` if an identifier is held by another live customer or the request_id
     /// was recorded; nothing is stored then.
     pub(super) async fn create(&self, create: NewCustomer) -> StoreResult<()> {
+        let ticket = Ticket::default();
         let (reply, answer) = oneshot::channel();
         let request = Request {
             create,
             reply,
+            ticket: ticket.clone(),
             span: tracing::Span::current(),
         };
-        let gone = || {
-            StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
-                "the create queue stopped".into(),
-            )))
-        };
-        if !self.queue.send(request).await {
-            return Err(gone());
-        }
-        answer.await.map_err(|_| gone())?
+        let send = self.queue.send(request);
+        ticket
+            .wait(send, answer, self.acquire_timeout, stopped)
+            .await
     }
+}
+
+/// The error of a create whose queue is gone (UNAVAILABLE to the caller).
+fn stopped() -> StoreError {
+    StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
+        "the create queue stopped".into(),
+    )))
 }
 
 /// Runs one batch: a lone create as its own statement, several as one, each alone again when the
 /// merged one was refused by a constraint or a deadlock.
 async fn run(pool: PgPool, batch: Vec<Request>) {
+    if batch.is_empty() {
+        return;
+    }
     if let [_] = batch.as_slice() {
         let Some(request) = batch.into_iter().next() else {
             return;
@@ -557,5 +575,48 @@ impl Tx {
             .await
             .map_err(StoreError::from_db)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MERGED_SQL, SQLITE_SQL, Shape, alone_sql};
+
+    /// The numbered placeholders of `sql`, sorted, each once.
+    fn placeholders(sql: &str) -> Vec<usize> {
+        let mut used: Vec<usize> = sql
+            .split('$')
+            .skip(1)
+            .map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().expect("a numbered placeholder")
+            })
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        used
+    }
+
+    #[test]
+    fn every_statement_numbers_each_placeholder_once_in_order() {
+        for index in 0..8 {
+            let shape = Shape {
+                identifiers: index & 1 != 0,
+                keys: index & 2 != 0,
+                record: index & 4 != 0,
+            };
+            let expected = 21
+                + if shape.identifiers { 2 } else { 0 }
+                + if shape.keys { 3 } else { 0 }
+                + if shape.record { 5 } else { 0 };
+            let sql = alone_sql(shape);
+            assert_eq!(
+                placeholders(sql),
+                (1..=expected).collect::<Vec<_>>(),
+                "{sql}"
+            );
+        }
+        assert_eq!(placeholders(MERGED_SQL), (1..=40).collect::<Vec<_>>());
+        assert_eq!(placeholders(SQLITE_SQL), (1..=28).collect::<Vec<_>>());
     }
 }

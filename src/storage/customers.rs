@@ -592,33 +592,6 @@ mod tests {
     use super::customer;
 
     #[test]
-    fn every_create_shape_numbers_each_placeholder_once_in_order() {
-        for index in 0..8 {
-            let shape = super::CreateShape {
-                identifiers: index & 1 != 0,
-                keys: index & 2 != 0,
-                record: index & 4 != 0,
-            };
-            let expected = 21
-                + if shape.identifiers { 2 } else { 0 }
-                + if shape.keys { 3 } else { 0 }
-                + if shape.record { 5 } else { 0 };
-            let sql = super::create_sql(shape);
-            let mut used: Vec<usize> = sql
-                .split('$')
-                .skip(1)
-                .map(|rest| {
-                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-                    digits.parse().expect("a numbered placeholder")
-                })
-                .collect();
-            used.sort_unstable();
-            used.dedup();
-            assert_eq!(used, (1..=expected).collect::<Vec<_>>(), "{sql}");
-        }
-    }
-
-    #[test]
     fn the_hand_written_column_list_is_the_models_field_order() {
         let names: Vec<String> = customer::Column::iter()
             .map(|c| c.as_str().to_owned())

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Order, Query};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use super::entities::{attribution_identifier as ident, event};
@@ -17,9 +17,6 @@ use crate::domain::event::{
 };
 use crate::domain::values::Identifier;
 use crate::domain::{Namespace, Timestamp, new_id};
-
-/// Rows per multi-row INSERT (11 columns: 5,500 bound parameters).
-const INSERT_CHUNK: usize = 500;
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Db(sea_orm::DbErr::Custom(format!(
@@ -66,59 +63,66 @@ fn data_from(kind: Option<String>, text: Option<String>) -> StoreResult<Option<E
     }))
 }
 
+/// SQLite's insert of a batch of events: one statement, prepared once, whatever the batch's
+/// size; the rows travel as one JSON array of `[id, source, event_id, event_type, subject,
+/// event_time, attributes, data_kind, data_text]` arrays, unpacked by SQLite itself.
+const SQLITE_INSERT_EVENTS: &str = "INSERT INTO events (id, namespace, source, event_id, \
+    event_type, subject, event_time, attributes, data_kind, data_text, ingested_at) \
+    SELECT value ->> 0, $1, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
+    value ->> 6, value ->> 7, value ->> 8, $2 FROM json_each($3) WHERE true \
+    ON CONFLICT DO NOTHING";
+
+/// One event as a row of [`SQLITE_INSERT_EVENTS`].
+type EventRow<'a> = (
+    String,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+    String,
+    Option<&'static str>,
+    Option<String>,
+);
+
 impl Tx {
-    /// Inserts the events; those whose (source, id) is already stored are skipped. Returns how
-    /// many were stored.
+    /// Inserts the events (SQLite); those whose (source, id) is already stored are skipped.
+    /// Returns how many were stored.
     pub async fn insert_events(
         &self,
         ns: &Namespace,
         events: &[UsageEvent],
         ingested_at: Timestamp,
     ) -> StoreResult<u64> {
-        let backend = self.inner.get_database_backend();
-        let mut inserted = 0;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let mut insert = Query::insert();
-            insert.into_table(event::Entity).columns([
-                event::Column::Id,
-                event::Column::Namespace,
-                event::Column::Source,
-                event::Column::EventId,
-                event::Column::EventType,
-                event::Column::Subject,
-                event::Column::EventTime,
-                event::Column::Attributes,
-                event::Column::DataKind,
-                event::Column::DataText,
-                event::Column::IngestedAt,
-            ]);
-            for e in chunk {
-                let attributes = serde_json::to_string(&e.attributes)
-                    .map_err(|err| corrupt("attributes", err))?;
-                let (kind, text) = data_columns(&e.data);
-                insert.values_panic([
-                    new_id().into(),
-                    ns.as_str().into(),
-                    e.source.clone().into(),
-                    e.id.clone().into(),
-                    e.event_type.clone().into(),
-                    e.subject.as_str().into(),
-                    e.time.micros().into(),
-                    attributes.into(),
-                    kind.map(str::to_owned).into(),
-                    text.into(),
-                    ingested_at.micros().into(),
-                ]);
-            }
-            insert.on_conflict(OnConflict::new().do_nothing().to_owned());
-            let result = self
-                .inner
-                .execute_raw(backend.build(&insert))
-                .await
-                .map_err(StoreError::from_db)?;
-            inserted += result.rows_affected();
+        let mut rows: Vec<EventRow<'_>> = Vec::with_capacity(events.len());
+        for e in events {
+            let attributes =
+                serde_json::to_string(&e.attributes).map_err(|err| corrupt("attributes", err))?;
+            let (kind, text) = data_columns(&e.data);
+            rows.push((
+                new_id(),
+                &e.source,
+                &e.id,
+                &e.event_type,
+                e.subject.as_str(),
+                e.time.micros(),
+                attributes,
+                kind,
+                text,
+            ));
         }
-        Ok(inserted)
+        let rows = serde_json::to_string(&rows).map_err(|err| corrupt("event rows", err))?;
+        let values: Vec<Value> = vec![ns.as_str().into(), ingested_at.micros().into(), rows.into()];
+        let result = self
+            .inner
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                SQLITE_INSERT_EVENTS,
+                values,
+            ))
+            .await
+            .map_err(StoreError::from_db)?;
+        Ok(result.rows_affected())
     }
 }
 

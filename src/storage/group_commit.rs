@@ -17,16 +17,16 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnAcquireErr, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
+use super::batch::Ticket;
 use super::cache::{CustomerCache, Marks};
 use super::{StoreError, StoreResult, Tx};
 
@@ -44,18 +44,11 @@ pub type Job = Box<
         + Sync,
 >;
 
-/// A job waiting for the writer.
-const QUEUED: u8 = 0;
-/// A job the writer took: it runs and is answered.
-const STARTED: u8 = 1;
-/// A job its caller gave up on before the writer took it: it never runs.
-const ABANDONED: u8 = 2;
-
 struct Request {
     job: Job,
     reply: oneshot::Sender<StoreResult<()>>,
-    /// [`QUEUED`], [`STARTED`] or [`ABANDONED`].
-    state: Arc<AtomicU8>,
+    /// Taken by a batch, or given up on by its caller.
+    ticket: Ticket,
     /// The caller's span, parent of the job's statements.
     span: tracing::Span,
 }
@@ -63,9 +56,7 @@ struct Request {
 impl Request {
     /// Takes the job for a batch, unless its caller gave up on it.
     fn start(&self) -> bool {
-        self.state
-            .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.ticket.start()
     }
 }
 
@@ -100,36 +91,19 @@ impl GroupCommit {
     /// another process's lock) never runs, and its caller gets UNAVAILABLE, as a wait for a
     /// pooled connection would.
     pub async fn run(&self, job: Job) -> StoreResult<()> {
-        let state = Arc::new(AtomicU8::new(QUEUED));
-        let (reply, mut answer) = oneshot::channel();
+        let ticket = Ticket::default();
+        let (reply, answer) = oneshot::channel();
         let request = Request {
             job,
             reply,
-            state: Arc::clone(&state),
+            ticket: ticket.clone(),
             span: tracing::Span::current(),
         };
-        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
-        match tokio::time::timeout_at(deadline, self.jobs.send(request)).await {
-            Ok(sent) => sent.map_err(|_| stopped())?,
-            Err(_) => return Err(gave_up()),
-        }
-        if let Ok(answered) = tokio::time::timeout_at(deadline, &mut answer).await {
-            return answered.map_err(|_| stopped())?;
-        }
-        if state
-            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return Err(gave_up());
-        }
-        // Taken already: it runs, and its answer is awaited like a statement's.
-        answer.await.map_err(|_| stopped())?
+        let send = async { self.jobs.send(request).await.is_ok() };
+        ticket
+            .wait(send, answer, self.acquire_timeout, stopped)
+            .await
     }
-}
-
-/// The error of a job the writer did not take in time (UNAVAILABLE to the caller).
-fn gave_up() -> StoreError {
-    StoreError::Db(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout))
 }
 
 /// The error of a job whose writer task is gone (UNAVAILABLE to the caller).

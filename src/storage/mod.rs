@@ -294,7 +294,10 @@ impl Store {
             // Replicas share a PostgreSQL database: no process can cache what another may write.
             let customer_reads =
                 customers::CustomerReads::start(pool.get_postgres_connection_pool());
-            let creates = creates::Creates::start(pool.get_postgres_connection_pool().clone());
+            let creates = creates::Creates::start(
+                pool.get_postgres_connection_pool().clone(),
+                settings.acquire_timeout,
+            );
             Ok(Self {
                 writer: pool.clone(),
                 reader: pool,

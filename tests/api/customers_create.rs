@@ -16,6 +16,13 @@ fn get_by_key(key: &str) -> pb::GetCustomerRequest {
     }
 }
 
+fn subject_keys(customer: &pb::Customer) -> &[String] {
+    customer
+        .usage_attribution
+        .as_ref()
+        .map_or(&[], |a| a.subject_keys.as_slice())
+}
+
 fn get_by_id(id: &str) -> pb::GetCustomerRequest {
     pb::GetCustomerRequest {
         lookup: Some(pb::get_customer_request::Lookup::Id(id.to_owned())),
@@ -512,6 +519,106 @@ async fn concurrent_creates_fail_only_the_conflicting_one(app: TestApp) {
     assert_eq!(retried, created["gc-0"]);
 }
 
+/// Creates arriving together are written together (one statement on PostgreSQL, one commit on
+/// SQLite), and each keeps all it wrote: its claims, its subject keys, a Subject for every key
+/// that had none (an existing Subject is left as it was) and its idempotency record.
+async fn creates_arriving_together_each_keep_all_they_wrote(app: TestApp) {
+    let mut subjects = app.subjects.clone();
+    subjects
+        .upsert_subjects(pb::UpsertSubjectsRequest {
+            subjects: vec![pb::SubjectUpsert {
+                key: "tg-3-a".into(),
+                display_name: Some("Existing".into()),
+                ..Default::default()
+            }],
+        })
+        .await
+        .expect("existing subject");
+    let n = 16;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let mut client = CustomerServiceClient::new(app.channel().await);
+        let barrier = barrier.clone();
+        let (a, b) = (format!("tg-{i}-a"), format!("tg-{i}-b"));
+        let candidate =
+            customer_with_subjects(&format!("Together {i}"), &format!("tg-{i}"), &[&a, &b]);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let request = pb::CreateCustomerRequest {
+                customer: Some(candidate),
+                request_id: format!("tg-request-{i}"),
+            };
+            (request.clone(), client.create_customer(request).await)
+        }));
+    }
+    let mut created = Vec::new();
+    for task in tasks {
+        let (request, result) = tokio::time::timeout(std::time::Duration::from_secs(30), task)
+            .await
+            .expect("every create is answered")
+            .expect("task");
+        created.push((
+            request,
+            result.expect("every create is stored").into_inner(),
+        ));
+    }
+    let mut client = app.customers.clone();
+    for (request, customer) in &created {
+        // Readable by key, with its subject keys; a retry replays it.
+        let by_key = client
+            .get_customer(get_by_key(&customer.key))
+            .await
+            .expect("by key")
+            .into_inner();
+        assert_eq!(&by_key, customer);
+        assert_eq!(subject_keys(&by_key).len(), 2);
+        let retried = client
+            .create_customer(request.clone())
+            .await
+            .expect("retry")
+            .into_inner();
+        assert_eq!(&retried, customer);
+    }
+    // A Subject for every subject key, held by its customer; the existing one kept its name.
+    let listed = subjects
+        .list_subjects(pb::ListSubjectsRequest {
+            page_size: 1000,
+            key_prefix: "tg-".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("subjects")
+        .into_inner()
+        .subjects;
+    assert_eq!(listed.len(), 2 * n, "{listed:?}");
+    for subject in &listed {
+        let owner = created
+            .iter()
+            .map(|(_, c)| c)
+            .find(|c| subject_keys(c).contains(&subject.key))
+            .expect("a customer holds every subject key");
+        assert_eq!(subject.customer_id, owner.id, "{}", subject.key);
+        let expected = if subject.key == "tg-3-a" {
+            "Existing"
+        } else {
+            ""
+        };
+        assert_eq!(subject.display_name, expected, "{}", subject.key);
+    }
+    // A subject key of one of them is taken for anybody else.
+    let status = client
+        .create_customer(pb::CreateCustomerRequest {
+            customer: Some(customer_with_subjects("Late", "", &["tg-7-b"])),
+            request_id: String::new(),
+        })
+        .await
+        .unwrap_err();
+    let info = assert_error(&status, Code::AlreadyExists, "SUBJECT_KEY_ALREADY_EXISTS");
+    assert_eq!(info["field"], "customer.usage_attribution.subject_keys");
+    assert_eq!(info["identifier"], "tg-7-b");
+}
+
 async fn get_reports_missing_and_deleted_customers(app: TestApp) {
     let mut client = app.customers.clone();
     let status = client
@@ -582,6 +689,7 @@ on_both_databases!(
     racing_creates_for_one_identifier_have_exactly_one_winner,
     concurrent_retries_with_one_request_id_create_one_customer,
     concurrent_creates_fail_only_the_conflicting_one,
+    creates_arriving_together_each_keep_all_they_wrote,
     get_reports_missing_and_deleted_customers,
     metadata_round_trips,
 );

@@ -250,7 +250,7 @@ async fn spans_reach_an_otlp_collector_with_the_callers_trace() {
         .iter()
         .filter(|s| attribute(s, "db.system").as_deref() == Some("sqlite"))
         .count();
-    assert!(db >= 2, "database calls are child spans of the call ({db})");
+    assert!(db >= 1, "database calls are child spans of the call ({db})");
 }
 
 fn hex(bytes: &[u8]) -> String {
