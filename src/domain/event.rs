@@ -172,19 +172,25 @@ fn is_attribute_name(name: &str) -> bool {
 
 /// A context attribute (`id`, `source`, `type`): required, no control characters, at most `max`
 /// bytes.
-fn context(v: &mut Vec<FieldViolation>, field: String, raw: String, max: usize) -> Option<String> {
+/// `field` names the field, built only for a violation (every event of a batch passes here).
+fn context(
+    v: &mut Vec<FieldViolation>,
+    field: impl FnOnce() -> String,
+    raw: String,
+    max: usize,
+) -> Option<String> {
     if raw.trim().is_empty() {
-        v.push(FieldViolation::new(field, "is required"));
+        v.push(FieldViolation::new(field(), "is required"));
         None
     } else if raw.chars().any(char::is_control) {
         v.push(FieldViolation::new(
-            field,
+            field(),
             "must not contain control characters",
         ));
         None
     } else if raw.len() > max {
         v.push(FieldViolation::new(
-            field,
+            field(),
             format!("must be at most {max} bytes (got {})", raw.len()),
         ));
         None
@@ -287,9 +293,19 @@ impl UsageEvent {
                 format!("must be \"1.0\" (got {:?})", raw.spec_version),
             ));
         }
-        let id = context(&mut v, format!("{p}.id"), raw.id, MAX_ID_BYTES);
-        let source = context(&mut v, format!("{p}.source"), raw.source, MAX_SOURCE_BYTES);
-        let event_type = context(&mut v, format!("{p}.type"), raw.event_type, MAX_TYPE_BYTES);
+        let id = context(&mut v, || format!("{p}.id"), raw.id, MAX_ID_BYTES);
+        let source = context(
+            &mut v,
+            || format!("{p}.source"),
+            raw.source,
+            MAX_SOURCE_BYTES,
+        );
+        let event_type = context(
+            &mut v,
+            || format!("{p}.type"),
+            raw.event_type,
+            MAX_TYPE_BYTES,
+        );
         if raw.attributes.len() > MAX_ATTRIBUTES {
             v.push(FieldViolation::new(
                 format!("{p}.attributes"),
@@ -317,7 +333,8 @@ impl UsageEvent {
                 continue;
             }
             subject_seen |= name == "subject";
-            let field = format!("{p}.attributes.{name}");
+            // Concatenated, not formatted: this runs for every attribute of every event.
+            let field = [p, ".attributes.", name.as_str()].concat();
             let Some(value) = value else {
                 v.push(FieldViolation::new(field, "has no value"));
                 continue;
@@ -381,7 +398,7 @@ impl UsageEvent {
         let data_check = match &raw.data {
             None => Ok(()),
             Some(EventData::Text(text)) => {
-                let field = format!("{p}.text_data");
+                let field = [p, ".text_data"].concat();
                 total += text.len();
                 if text.len() > MAX_DATA_BYTES {
                     Err(FieldViolation::new(field, "must be at most 1 MiB"))
@@ -392,7 +409,7 @@ impl UsageEvent {
                 }
             }
             Some(EventData::Binary(bytes)) => {
-                let field = format!("{p}.binary_data");
+                let field = [p, ".binary_data"].concat();
                 total += bytes.len();
                 if bytes.len() > MAX_DATA_BYTES {
                     Err(FieldViolation::new(field, "must be at most 1 MiB"))
@@ -403,7 +420,7 @@ impl UsageEvent {
                 }
             }
             Some(EventData::Proto { type_url, value }) => {
-                let field = format!("{p}.proto_data");
+                let field = [p, ".proto_data"].concat();
                 total += type_url.len() + value.len();
                 if value.len() > MAX_DATA_BYTES {
                     Err(FieldViolation::new(field, "must be at most 1 MiB"))

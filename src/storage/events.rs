@@ -63,27 +63,34 @@ fn data_from(kind: Option<String>, text: Option<String>) -> StoreResult<Option<E
     }))
 }
 
-/// SQLite's insert of a batch of events: one statement, prepared once, whatever the batch's
-/// size; the rows travel as one JSON array of `[id, source, event_id, event_type, subject,
-/// event_time, attributes, data_kind, data_text]` arrays, unpacked by SQLite itself.
-const SQLITE_INSERT_EVENTS: &str = "INSERT INTO events (id, namespace, source, event_id, \
-    event_type, subject, event_time, attributes, data_kind, data_text, ingested_at) \
-    SELECT value ->> 0, $1, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
-    value ->> 6, value ->> 7, value ->> 8, $2 FROM json_each($3) WHERE true \
-    ON CONFLICT DO NOTHING";
+/// Rows per SQLite INSERT: 11 bound values each (5,500 in all, below SQLite's 32,766).
+const INSERT_CHUNK: usize = 500;
 
-/// One event as a row of [`SQLITE_INSERT_EVENTS`].
-type EventRow<'a> = (
-    String,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'a str,
-    i64,
-    String,
-    Option<&'static str>,
-    Option<String>,
-);
+/// SQLite's insert of `rows` events, 11 anonymous `?` per row: namespace, ingested_at, id,
+/// source, event_id, event_type, subject, event_time, attributes, data_kind, data_text. (Numbered
+/// placeholders would make binding quadratic: SQLite looks each one's name up in a list.) Its
+/// text depends only on `rows`, so a full chunk's is written once and stays prepared.
+fn sqlite_insert_events(rows: usize) -> std::borrow::Cow<'static, str> {
+    static FULL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if rows == INSERT_CHUNK {
+        return FULL
+            .get_or_init(|| build_insert_events(rows))
+            .as_str()
+            .into();
+    }
+    build_insert_events(rows).into()
+}
+
+fn build_insert_events(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (namespace, ingested_at, id, source, event_id, event_type, subject, \
+         event_time, attributes, data_kind, data_text) VALUES ",
+    );
+    let row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    sql.push_str(&vec![row; rows].join(", "));
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
 
 impl Tx {
     /// Inserts the events (SQLite); those whose (source, id) is already stored are skipped.
@@ -94,35 +101,39 @@ impl Tx {
         events: &[UsageEvent],
         ingested_at: Timestamp,
     ) -> StoreResult<u64> {
-        let mut rows: Vec<EventRow<'_>> = Vec::with_capacity(events.len());
-        for e in events {
-            let attributes =
-                serde_json::to_string(&e.attributes).map_err(|err| corrupt("attributes", err))?;
-            let (kind, text) = data_columns(&e.data);
-            rows.push((
-                new_id(),
-                &e.source,
-                &e.id,
-                &e.event_type,
-                e.subject.as_str(),
-                e.time.micros(),
-                attributes,
-                kind,
-                text,
-            ));
+        let mut inserted = 0;
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 11);
+            for e in chunk {
+                let attributes = serde_json::to_string(&e.attributes)
+                    .map_err(|err| corrupt("attributes", err))?;
+                let (kind, text) = data_columns(&e.data);
+                values.extend([
+                    ns.as_str().into(),
+                    ingested_at.micros().into(),
+                    new_id().into(),
+                    e.source.clone().into(),
+                    e.id.clone().into(),
+                    e.event_type.clone().into(),
+                    e.subject.as_str().into(),
+                    e.time.micros().into(),
+                    attributes.into(),
+                    kind.map(str::to_owned).into(),
+                    text.into(),
+                ]);
+            }
+            let result = self
+                .inner
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Sqlite,
+                    sqlite_insert_events(chunk.len()),
+                    values,
+                ))
+                .await
+                .map_err(StoreError::from_db)?;
+            inserted += result.rows_affected();
         }
-        let rows = serde_json::to_string(&rows).map_err(|err| corrupt("event rows", err))?;
-        let values: Vec<Value> = vec![ns.as_str().into(), ingested_at.micros().into(), rows.into()];
-        let result = self
-            .inner
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Sqlite,
-                SQLITE_INSERT_EVENTS,
-                values,
-            ))
-            .await
-            .map_err(StoreError::from_db)?;
-        Ok(result.rows_affected())
+        Ok(inserted)
     }
 }
 
