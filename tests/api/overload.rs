@@ -175,7 +175,21 @@ async fn a_call_that_waits_past_the_pool_acquire_timeout_is_unavailable(backend:
         let mut client = app.customers.clone();
         tokio::spawn(async move { client.create_customer(create_request(key)).await })
     };
-    let (mut a, mut b) = (spawn("writer-a"), spawn("writer-b"));
+    let mut a = spawn("writer-a");
+    if backend == Backend::Postgres {
+        // Creates arriving together share one statement (and so one connection): the second
+        // writer is sent once the first one's statement waits for the lock.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            let waiting = "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                           AND query LIKE '%INSERT INTO customers%'";
+            while app.query(waiting).await.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the first writer waits for the lock");
+    }
+    let mut b = spawn("writer-b");
     let (first, other) = tokio::time::timeout(Duration::from_secs(3), async {
         tokio::select! {
             r = &mut a => (r, b),
