@@ -95,6 +95,15 @@ case "$1" in
     serve "$url" 50056
     (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100 --get-pool $n) | tee "$W/ceiling-get.txt"
     (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/ceiling-create.txt"
+    # The same GetCustomer from an independent, lighter client: h2load, 4 connections x 8
+    # streams (32 concurrent), one client thread, a real read of one of the customers each time.
+    rm -f "$W/ceiling-h2load.txt"
+    if command -v h2load >/dev/null; then
+      $L h2load-body --target 127.0.0.1:50056 --out "$W/get.bin"
+      (set -x; h2load -n ${H2LOAD_REQUESTS:-300000} -c 4 -m 8 -t 1 -d "$W/get.bin" \
+        -H content-type:application/grpc -H te:trailers \
+        http://127.0.0.1:50056/patron.v1.CustomerService/GetCustomer) | sed -n '/^finished/,/^traffic/p' | tee "$W/ceiling-h2load.txt"
+    fi
     stop
     write_get_sql $n; write_cc_sql
     (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/get.sql" -c 32 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-get.txt"
@@ -102,6 +111,10 @@ case "$1" in
     echo "### ratios (same run, same database)"
     ratio "GetCustomer rps / pgbench GetCustomer SELECT tps, 32 concurrent" "$(rps "$W/ceiling-get.txt" GetCustomer)" "$(tps "$W/pgbench-get.txt")"
     ratio "CreateCustomer rps / pgbench CreateCustomer statement tps, 8 concurrent" "$(rps "$W/ceiling-create.txt" CreateCustomer)" "$(tps "$W/pgbench-cc.txt")"
+    if [ -s "$W/ceiling-h2load.txt" ]; then
+      ratio "GetCustomer req/s (h2load, 4x8 streams) / pgbench GetCustomer SELECT tps, 32 concurrent" \
+        "$(awk '/^finished/ {print $4}' "$W/ceiling-h2load.txt")" "$(tps "$W/pgbench-get.txt")"
+    fi
     grep -h "cpu per call" "$W/ceiling-get.txt" | sed 's/^/GetCustomer /'
     grep -h "cpu per call" "$W/ceiling-create.txt" | sed 's/^/CreateCustomer /' ;;
   ceiling-sqlite)
