@@ -147,8 +147,14 @@ async fn run_writer(
                     let _ = request.reply.send(Ok(()));
                 }
             }
+            // The batch's only job failed: its own error is its answer, nothing else was written.
+            Together::Refused(own) if batch.len() == 1 => {
+                if let Some(request) = batch.pop() {
+                    let _ = request.reply.send(Err(own));
+                }
+            }
             // A job failed: again, each job in its own savepoint, so that it alone fails.
-            Together::Refused => match writer.begin_with_options(options).await {
+            Together::Refused(_) => match writer.begin_with_options(options).await {
                 Ok(outer) => commit_batch(outer, &cache, &mut batch).await,
                 Err(err) => fail(&mut batch, &err),
             },
@@ -168,8 +174,8 @@ fn fail(batch: &mut Vec<Request>, err: &DbErr) {
 enum Together {
     /// Every job ran and the transaction committed.
     Committed,
-    /// A job failed; the transaction was rolled back.
-    Refused,
+    /// A job failed (its error); the transaction was rolled back.
+    Refused(StoreError),
     /// The commit failed: no job can be vouched for.
     Failed(DbErr),
 }
@@ -187,13 +193,9 @@ async fn together(
         marks: Arc::clone(&marks),
     };
     for request in batch {
-        if (request.job)(&tx)
-            .instrument(request.span.clone())
-            .await
-            .is_err()
-        {
+        if let Err(own) = (request.job)(&tx).instrument(request.span.clone()).await {
             let _ = tx.inner.rollback().await;
-            return Together::Refused;
+            return Together::Refused(own);
         }
     }
     let end = tx.inner.commit().await;
