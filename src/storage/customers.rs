@@ -422,27 +422,6 @@ impl Store {
 }
 
 impl Tx {
-    /// Inserts a new customer with its subject keys and its claims on its identifiers.
-    /// `UniqueViolation` if an identifier is held by another live customer.
-    pub async fn insert_customer(&self, ns: &Namespace, customer: &Customer) -> StoreResult<()> {
-        insert(&self.inner, [to_row(ns, customer)]).await?;
-        let keys: Vec<&str> = customer
-            .fields
-            .subject_keys
-            .iter()
-            .map(Identifier::as_str)
-            .collect();
-        self.add_subject_keys(ns, &customer.id, &keys).await?;
-        let identifiers: Vec<&str> = customer
-            .fields
-            .identifiers()
-            .into_iter()
-            .map(Identifier::as_str)
-            .collect();
-        self.claim(ns, &customer.id, &identifiers, customer.created_at)
-            .await
-    }
-
     /// Writes the customer's new state if its stored etag is still `expected_etag`; returns
     /// whether it was written. Subject keys are replaced; `released` identifiers end their
     /// intervals and `claimed` ones start new ones at the customer's updated_at.
