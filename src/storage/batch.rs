@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use sea_orm::sqlx::PgPool;
-use sea_orm::{ConnAcquireErr, DbErr, QueryResult, RuntimeErr};
+use sea_orm::sqlx::postgres::PgRow;
+use sea_orm::sqlx::{PgPool, Row};
+use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -40,6 +41,8 @@ struct Request {
     namespace: String,
     value: String,
     reply: oneshot::Sender<StoreResult<Option<Customer>>>,
+    /// Taken by a batch, or given up on by its caller.
+    ticket: Ticket,
 }
 
 /// How a batch's statement is written and its rows matched to the reads.
@@ -50,7 +53,7 @@ pub(super) struct Lookup {
     /// Position of the matched column (id or key) in the statement's rows; the namespace is at 1.
     pub(super) matched_at: usize,
     /// A row, read by position.
-    pub(super) read: fn(&QueryResult) -> StoreResult<Customer>,
+    pub(super) read: fn(&PgRow) -> StoreResult<Customer>,
 }
 
 /// A bounded queue whose worker takes what waits, up to [`MAX_BATCH`] requests, as one batch, and
@@ -166,39 +169,54 @@ fn gave_up() -> StoreError {
 #[derive(Debug)]
 pub(super) struct Batcher {
     queue: Queue<Request>,
+    /// Longest a read waits for a statement to take it (the pool's acquire timeout).
+    acquire_timeout: Duration,
 }
 
 impl Batcher {
     /// Starts the worker of `lookup` on `pool` (on the current tokio runtime).
-    pub(super) fn start(pool: PgPool, lookup: Lookup) -> Self {
+    pub(super) fn start(pool: PgPool, lookup: Lookup, acquire_timeout: Duration) -> Self {
         Self {
-            queue: Queue::start(IN_FLIGHT, move |batch| run(pool.clone(), lookup, batch)),
+            queue: Queue::start(IN_FLIGHT, move |batch: Vec<Request>| {
+                // Reads their callers gave up on are not sent.
+                let batch = batch.into_iter().filter(|r| r.ticket.start()).collect();
+                run(pool.clone(), lookup, batch)
+            }),
+            acquire_timeout,
         }
     }
 
     /// The customer `lookup` finds for (`namespace`, `value`), read by a statement that starts
-    /// after this call.
+    /// after this call. A read no statement took within the acquire timeout is not sent and
+    /// fails as a pool timeout would (UNAVAILABLE).
     pub(super) async fn get(&self, namespace: &str, value: &str) -> StoreResult<Option<Customer>> {
+        let ticket = Ticket::default();
         let (reply, answer) = oneshot::channel();
         let request = Request {
             namespace: namespace.to_owned(),
             value: value.to_owned(),
             reply,
+            ticket: ticket.clone(),
         };
-        let gone = || {
-            StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
-                "the read batcher stopped".into(),
-            )))
-        };
-        if !self.queue.send(request).await {
-            return Err(gone());
-        }
-        answer.await.map_err(|_| gone())?
+        let send = self.queue.send(request);
+        ticket
+            .wait(send, answer, self.acquire_timeout, stopped)
+            .await
     }
+}
+
+/// The error of a read whose batcher is gone (UNAVAILABLE to the caller).
+fn stopped() -> StoreError {
+    StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
+        "the read batcher stopped".into(),
+    )))
 }
 
 /// Runs one batch's statement and answers each of its reads.
 async fn run(pool: PgPool, lookup: Lookup, batch: Vec<Request>) {
+    if batch.is_empty() {
+        return;
+    }
     let namespaces: Vec<&str> = batch.iter().map(|r| r.namespace.as_str()).collect();
     let values: Vec<&str> = batch.iter().map(|r| r.value.as_str()).collect();
     let span = tracing::info_span!(
@@ -229,10 +247,9 @@ async fn run(pool: PgPool, lookup: Lookup, batch: Vec<Request>) {
     let mut found: HashMap<(String, String), StoreResult<Customer>> =
         HashMap::with_capacity(rows.len());
     for row in rows {
-        let row = QueryResult::from(row);
         let key = (
-            row.try_get_by_index::<String>(1),
-            row.try_get_by_index::<Option<String>>(lookup.matched_at),
+            row.try_get::<String, _>(1),
+            row.try_get::<Option<String>, _>(lookup.matched_at),
         );
         if let (Ok(namespace), Ok(Some(value))) = key {
             found.insert((namespace, value), (lookup.read)(&row));

@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::sqlx::PgPool;
+use sea_orm::sqlx::{self, PgPool};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QueryResult, Set,
+    QueryFilter, QueryOrder, QueryResult, RuntimeErr, Set,
 };
 
 use super::batch::{self, Batcher};
@@ -120,49 +121,75 @@ pub(super) struct CustomerReads {
 }
 
 impl CustomerReads {
-    /// Starts both lookups on `pool`.
-    pub(super) fn start(pool: &PgPool) -> Self {
+    /// Starts both lookups on `pool`; a read waits at most `acquire_timeout` for its statement.
+    pub(super) fn start(pool: &PgPool, acquire_timeout: Duration) -> Self {
         let lookup = |sql, matched_at| batch::Lookup {
             sql,
             matched_at,
-            read: customer_at,
+            read: customer_from,
         };
         Self {
-            by_id: Batcher::start(pool.clone(), lookup(CUSTOMERS_BY_IDS, 0)),
-            by_key: Batcher::start(pool.clone(), lookup(LIVE_CUSTOMERS_BY_KEYS, 2)),
+            by_id: Batcher::start(pool.clone(), lookup(CUSTOMERS_BY_IDS, 0), acquire_timeout),
+            by_key: Batcher::start(
+                pool.clone(),
+                lookup(LIVE_CUSTOMERS_BY_KEYS, 2),
+                acquire_timeout,
+            ),
         }
     }
 }
 
 /// A row of `customer_columns!()`, read by position.
 fn customer_at(row: &QueryResult) -> StoreResult<Customer> {
-    let read = || -> Result<customer::Model, DbErr> {
+    if let Some(row) = row.try_as_pg_row() {
+        customer_from(row)
+    } else if let Some(row) = row.try_as_sqlite_row() {
+        customer_from(row)
+    } else {
+        Err(StoreError::Db(DbErr::Custom(
+            "a customer row from neither PostgreSQL nor SQLite".into(),
+        )))
+    }
+}
+
+/// A driver row of `customer_columns!()`, read by position with the driver's own decoding (the
+/// ORM's adds a formatted message for every NULL column).
+pub(super) fn customer_from<R>(row: &R) -> StoreResult<Customer>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let read = || -> Result<customer::Model, sqlx::Error> {
         Ok(customer::Model {
-            id: row.try_get_by_index(0)?,
-            namespace: row.try_get_by_index(1)?,
-            key: row.try_get_by_index(2)?,
-            name: row.try_get_by_index(3)?,
-            name_lower: row.try_get_by_index(4)?,
-            description: row.try_get_by_index(5)?,
-            metadata: row.try_get_by_index(6)?,
-            subject_keys: row.try_get_by_index(7)?,
-            primary_email: row.try_get_by_index(8)?,
-            primary_email_lower: row.try_get_by_index(9)?,
-            currency: row.try_get_by_index(10)?,
-            billing_country: row.try_get_by_index(11)?,
-            billing_postal_code: row.try_get_by_index(12)?,
-            billing_state: row.try_get_by_index(13)?,
-            billing_city: row.try_get_by_index(14)?,
-            billing_line1: row.try_get_by_index(15)?,
-            billing_line2: row.try_get_by_index(16)?,
-            billing_phone_number: row.try_get_by_index(17)?,
-            created_at: row.try_get_by_index(18)?,
-            updated_at: row.try_get_by_index(19)?,
-            deleted_at: row.try_get_by_index(20)?,
-            etag: row.try_get_by_index(21)?,
+            id: row.try_get(0)?,
+            namespace: row.try_get(1)?,
+            key: row.try_get(2)?,
+            name: row.try_get(3)?,
+            name_lower: row.try_get(4)?,
+            description: row.try_get(5)?,
+            metadata: row.try_get(6)?,
+            subject_keys: row.try_get(7)?,
+            primary_email: row.try_get(8)?,
+            primary_email_lower: row.try_get(9)?,
+            currency: row.try_get(10)?,
+            billing_country: row.try_get(11)?,
+            billing_postal_code: row.try_get(12)?,
+            billing_state: row.try_get(13)?,
+            billing_city: row.try_get(14)?,
+            billing_line1: row.try_get(15)?,
+            billing_line2: row.try_get(16)?,
+            billing_phone_number: row.try_get(17)?,
+            created_at: row.try_get(18)?,
+            updated_at: row.try_get(19)?,
+            deleted_at: row.try_get(20)?,
+            etag: row.try_get(21)?,
         })
     };
-    to_domain(read().map_err(StoreError::Db)?)
+    let model =
+        read().map_err(|e| StoreError::Db(DbErr::Query(RuntimeErr::SqlxError(e.into()))))?;
+    to_domain(model)
 }
 
 fn text<T: AsRef<str>>(value: &Option<T>) -> Option<String> {

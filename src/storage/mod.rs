@@ -292,8 +292,10 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Database::connect(options(url, settings.max_connections, settings)).await?;
             // Replicas share a PostgreSQL database: no process can cache what another may write.
-            let customer_reads =
-                customers::CustomerReads::start(pool.get_postgres_connection_pool());
+            let customer_reads = customers::CustomerReads::start(
+                pool.get_postgres_connection_pool(),
+                settings.acquire_timeout,
+            );
             let creates = creates::Creates::start(
                 pool.get_postgres_connection_pool().clone(),
                 settings.acquire_timeout,

@@ -356,6 +356,69 @@ async fn a_statement_past_statement_timeout_is_unavailable_on_postgres() {
     app.create(customer("After", "after")).await;
 }
 
+/// PostgreSQL merges concurrent GetCustomer reads into one statement at a time. A read queued
+/// behind a statement stuck on a lock is not held past the pool's acquire timeout: it is
+/// UNAVAILABLE with RetryInfo, and the stuck one still answers once the lock is gone. (SQLite
+/// reads never queue behind each other.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_queued_behind_a_stuck_read_is_unavailable_at_the_acquire_timeout_on_postgres() {
+    let app = TestApp::spawn_with(Backend::Postgres, |s| {
+        s.limits.db_acquire_timeout = Duration::from_millis(300);
+        s.limits.default_deadline = Duration::from_secs(30);
+    })
+    .await;
+    let stored = app.create(customer("Locked", "locked")).await;
+    let db = Database::connect(&app.database_url).await.expect("connect");
+    let lock = db.begin().await.expect("begin");
+    lock.execute_unprepared("LOCK TABLE customers IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let get = |id: String| {
+        let mut client = app.customers.clone();
+        tokio::spawn(async move {
+            client
+                .get_customer(pb::GetCustomerRequest {
+                    lookup: Some(pb::get_customer_request::Lookup::Id(id)),
+                })
+                .await
+        })
+    };
+    let stuck = get(stored.id.clone());
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let waiting = "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                       AND query LIKE '%FROM unnest%'";
+        // Each look is a fresh connection and query: the loop paces itself.
+        while app.query(waiting).await.is_empty() {}
+    })
+    .await
+    .expect("the first read's statement waits for the lock");
+    let started = Instant::now();
+    let queued = tokio::time::timeout(Duration::from_secs(5), get(stored.id.clone()))
+        .await
+        .expect("the queued read gives up well before its deadline")
+        .expect("task");
+    let status = queued.unwrap_err();
+    assert_error(&status, Code::Unavailable, "UNAVAILABLE");
+    assert!(status.get_error_details().retry_info().is_some());
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "gave up only at the acquire timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !stuck.is_finished(),
+        "the first read still waits for the lock"
+    );
+    lock.rollback().await.expect("rollback");
+    let found = tokio::time::timeout(Duration::from_secs(5), stuck)
+        .await
+        .expect("the stuck read answers once the lock is gone")
+        .expect("task")
+        .expect("found")
+        .into_inner();
+    assert_eq!(found.id, stored.id);
+}
+
 /// Liveness says only that the process serves; readiness follows the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn liveness_ignores_the_database_and_readiness_follows_it_on_postgres() {
