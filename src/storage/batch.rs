@@ -4,8 +4,10 @@
 //! trips (system calls and wake-ups), not patron's own work, bound the rate. A [`Batcher`] per
 //! lookup sends a lone read at once; reads that arrive while [`IN_FLIGHT`] statements are already
 //! running wait in a bounded queue and go together, up to [`MAX_BATCH`], as one
-//! `unnest($1, $2) JOIN customers` statement as soon as one of those statements ends. Each caller
-//! then gets its own row. Every read still reaches the database after its call arrived (nothing
+//! `unnest($1, $2) JOIN customers` statement as soon as one of those statements ends; calls in
+//! one batch asking for the same customer share one element of the arrays. Each caller then gets
+//! its own answer. The statements run on a pool of their own with generic plans (see
+//! `storage::Plans`). Every read still reaches the database after its call arrived (nothing
 //! is cached, so a row another replica changed is never served stale), and a failed statement
 //! fails every call in it.
 
@@ -217,8 +219,26 @@ async fn run(pool: PgPool, lookup: Lookup, batch: Vec<Request>) {
     if batch.is_empty() {
         return;
     }
-    let namespaces: Vec<&str> = batch.iter().map(|r| r.namespace.as_str()).collect();
-    let values: Vec<&str> = batch.iter().map(|r| r.value.as_str()).collect();
+    // Calls asking for the same customer share one element of the statement (and its row):
+    // they arrived before the statement started, and one statement reads one snapshot.
+    let mut wanted: HashMap<(&str, &str), usize> = HashMap::with_capacity(batch.len());
+    let mut namespaces: Vec<&str> = Vec::with_capacity(batch.len());
+    let mut values: Vec<&str> = Vec::with_capacity(batch.len());
+    let mut askers: Vec<usize> = Vec::with_capacity(batch.len());
+    let of_request: Vec<usize> = batch
+        .iter()
+        .map(|r| {
+            *wanted
+                .entry((r.namespace.as_str(), r.value.as_str()))
+                .and_modify(|&mut at| askers[at] += 1)
+                .or_insert_with(|| {
+                    namespaces.push(r.namespace.as_str());
+                    values.push(r.value.as_str());
+                    askers.push(1);
+                    askers.len() - 1
+                })
+        })
+        .collect();
     let span = tracing::info_span!(
         target: "patron_sql",
         "db.query_all",
@@ -244,22 +264,27 @@ async fn run(pool: PgPool, lookup: Lookup, batch: Vec<Request>) {
             return;
         }
     };
-    let mut found: HashMap<(String, String), StoreResult<Customer>> =
-        HashMap::with_capacity(rows.len());
-    for row in rows {
+    let mut found: Vec<Option<StoreResult<Customer>>> = Vec::new();
+    found.resize_with(askers.len(), || None);
+    for row in &rows {
         let key = (
-            row.try_get::<String, _>(1),
-            row.try_get::<Option<String>, _>(lookup.matched_at),
+            row.try_get::<&str, _>(1),
+            row.try_get::<Option<&str>, _>(lookup.matched_at),
         );
-        if let (Ok(namespace), Ok(Some(value))) = key {
-            found.insert((namespace, value), (lookup.read)(&row));
+        if let (Ok(namespace), Ok(Some(value))) = key
+            && let Some(&at) = wanted.get(&(namespace, value))
+        {
+            found[at] = Some((lookup.read)(row));
         }
     }
-    for request in batch {
-        let answer = match found.get(&(request.namespace, request.value)) {
-            None => Ok(None),
-            Some(Ok(customer)) => Ok(Some(customer.clone())),
-            Some(Err(e)) => Err(clone_error(e)),
+    for (request, at) in batch.into_iter().zip(of_request) {
+        askers[at] -= 1;
+        let answer = match (&found[at], askers[at]) {
+            (None, _) => Ok(None),
+            // The last caller asking for it takes the row's customer; the others get a copy.
+            (Some(_), 0) => found[at].take().map_or(Ok(None), |r| r.map(Some)),
+            (Some(Ok(customer)), _) => Ok(Some(customer.clone())),
+            (Some(Err(e)), _) => Err(clone_error(e)),
         };
         // A caller that went away no longer waits for its answer.
         let _ = request.reply.send(answer);

@@ -228,7 +228,25 @@ fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
     }
 }
 
-fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
+/// Connections of the PostgreSQL pool that runs the merged statements (customer reads by id and by
+/// key, creates), beside the main pool: one statement in flight per queue.
+const MERGED_STATEMENT_CONNECTIONS: u32 = 3;
+
+/// Which plans PostgreSQL gives a pool's prepared statements.
+#[derive(Clone, Copy, PartialEq)]
+enum Plans {
+    /// PostgreSQL's own choice (`plan_cache_mode = auto`): statements whose best plan depends on
+    /// their parameters (lists with filters, sorts and limits) get a plan for them.
+    Chosen,
+    /// One generic plan per statement and connection (`plan_cache_mode = force_generic_plan`),
+    /// for the merged statements: their plan (a nested loop over the unnested arrays, one index
+    /// probe each) never depends on the values, but `auto` plans them anew on every execution
+    /// whenever few calls were merged, because an array of one or two elements makes the custom
+    /// plan look cheaper; planning then costs PostgreSQL more than running the statement.
+    Generic,
+}
+
+fn options(url: &str, max: u32, settings: &PoolSettings, plans: Plans) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     let statement_timeout = settings.statement_timeout.as_millis();
     options
@@ -250,10 +268,14 @@ fn options(url: &str, max: u32, settings: &PoolSettings) -> ConnectOptions {
         // Sent in the startup packet, so it holds on every connection of the pool; a statement
         // that runs longer fails with 57014 (UNAVAILABLE) instead of holding its connection.
         .map_sqlx_postgres_opts(move |o| {
-            if statement_timeout == 0 {
+            let o = if statement_timeout == 0 {
                 o
             } else {
                 o.options([("statement_timeout", format!("{statement_timeout}ms"))])
+            };
+            match plans {
+                Plans::Chosen => o,
+                Plans::Generic => o.options([("plan_cache_mode", "force_generic_plan")]),
             }
         });
     options
@@ -265,12 +287,18 @@ impl Store {
         if url.starts_with("sqlite:") {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let file_lock = lock_sqlite_file(url)?;
-            let writer = Database::connect(options(url, 1, settings)).await?;
+            let writer = Database::connect(options(url, 1, settings, Plans::Chosen)).await?;
             // An in-memory database exists once per connection: it cannot have separate readers.
             let reader = if in_memory {
                 writer.clone()
             } else {
-                Database::connect(options(url, settings.max_connections.max(1), settings)).await?
+                Database::connect(options(
+                    url,
+                    settings.max_connections.max(1),
+                    settings,
+                    Plans::Chosen,
+                ))
+                .await?
             };
             let customer_cache = (settings.customer_cache_entries > 0)
                 .then(|| Arc::new(CustomerCache::new(settings.customer_cache_entries)));
@@ -290,14 +318,27 @@ impl Store {
                 _file_lock: file_lock.map(Arc::new),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = Database::connect(options(url, settings.max_connections, settings)).await?;
+            let pool = Database::connect(options(
+                url,
+                settings.max_connections,
+                settings,
+                Plans::Chosen,
+            ))
+            .await?;
+            let merged = Database::connect(options(
+                url,
+                MERGED_STATEMENT_CONNECTIONS,
+                settings,
+                Plans::Generic,
+            ))
+            .await?;
             // Replicas share a PostgreSQL database: no process can cache what another may write.
             let customer_reads = customers::CustomerReads::start(
-                pool.get_postgres_connection_pool(),
+                merged.get_postgres_connection_pool(),
                 settings.acquire_timeout,
             );
             let creates = creates::Creates::start(
-                pool.get_postgres_connection_pool().clone(),
+                merged.get_postgres_connection_pool().clone(),
                 settings.acquire_timeout,
             );
             Ok(Self {
