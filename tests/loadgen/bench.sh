@@ -21,12 +21,13 @@ serve() { # url port -> pid in $SPID
 stop() { kill "$SPID"; wait "$SPID" 2>/dev/null || true; }
 fresh_pg() { psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
 
-# The statement CreateCustomer sends (customer row + its key's claim), for pgbench on a
+# The statement CreateCustomer sends (customer row + its key's claim; the id a valid ULID, so that
+# later GetCustomer steps can read these customers too), for pgbench on a
 # patron-migrated database: what the database itself can do with patron's schema.
 write_cc_sql() {
   cat >"$W/cc.sql" <<'SQL'
 \set r random(1, 1000000000)
-WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, created_at, updated_at, etag) VALUES ('C' || md5(random()::text), 'default', 'pgb-' || :r || '-' || md5(random()::text), 'Bench ' || :r, 'bench ' || :r, NULL, '{}', '[]', 'b' || :r || '@example.com', 'b' || :r || '@example.com', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (extract(epoch from clock_timestamp())*1000000)::bigint, (extract(epoch from clock_timestamp())*1000000)::bigint, md5(random()::text)) RETURNING id, key, created_at),
+WITH c AS (INSERT INTO customers (id, namespace, key, name, name_lower, description, metadata, subject_keys, primary_email, primary_email_lower, currency, billing_country, billing_postal_code, billing_state, billing_city, billing_line1, billing_line2, billing_phone_number, created_at, updated_at, etag) VALUES ('0' || upper(substr(md5(random()::text), 1, 25)), 'default', 'pgb-' || :r || '-' || md5(random()::text), 'Bench ' || :r, 'bench ' || :r, NULL, '{}', '[]', 'b' || :r || '@example.com', 'b' || :r || '@example.com', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, (extract(epoch from clock_timestamp())*1000000)::bigint, (extract(epoch from clock_timestamp())*1000000)::bigint, md5(random()::text)) RETURNING id, key, created_at),
 a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, valid_from) SELECT 'A' || md5(random()::text), 'default', c.key, c.id, c.created_at FROM c)
 SELECT 1;
 SQL
@@ -85,38 +86,55 @@ case "$1" in
       (set -x; pgbench -n -h 127.0.0.1 -U postgres -f "$W/cc.sql" -c $c -j $c -T 20 pgbench_cc)
     done ;;
   ceiling-postgres)
-    # patron against PostgreSQL's own ceiling, in one run on one database: GetCustomer (c=32)
-    # beside pgbench running GetCustomer's SELECT at 32 clients, and CreateCustomer (c=8) beside
-    # pgbench running CreateCustomer's statement at 8 clients; each step lasts DURATION seconds.
-    n=${CEILING_CUSTOMERS:-1000}
+    # patron against PostgreSQL's own ceiling, on one database: GetCustomer (32 concurrent, from
+    # patron-load and from h2load) beside pgbench running GetCustomer's SELECT at 32 clients, and
+    # CreateCustomer (8 concurrent) beside pgbench running CreateCustomer's statement at 8
+    # clients. The steps alternate for ROUNDS rounds (default 3) of DURATION seconds each, so that
+    # a machine whose speed drifts (a shared VM) slows both sides of a ratio alike; each round's
+    # ratios and their medians are printed.
+    n=${CEILING_CUSTOMERS:-1000}; rounds=${ROUNDS:-3}
     fresh_pg patron_ceiling; url="$PG/patron_ceiling"
     serve "$url" 50056; stop   # applies the migrations
     (set -x; $L seed-sql --database-url "$url" --customers $n --numeric-ids)
-    serve "$url" 50056
-    (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100 --get-pool $n) | tee "$W/ceiling-get.txt"
-    (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/ceiling-create.txt"
-    # The same GetCustomer from an independent, lighter client: h2load, 4 connections x 8
-    # streams (32 concurrent), one client thread, a real read of one of the customers each time.
-    rm -f "$W/ceiling-h2load.txt"
-    if command -v h2load >/dev/null; then
-      $L h2load-body --target 127.0.0.1:50056 --out "$W/get.bin"
-      (set -x; h2load -n ${H2LOAD_REQUESTS:-300000} -c 4 -m 8 -t 1 -d "$W/get.bin" \
-        -H content-type:application/grpc -H te:trailers \
-        http://127.0.0.1:50056/patron.v1.CustomerService/GetCustomer) | sed -n '/^finished/,/^traffic/p' | tee "$W/ceiling-h2load.txt"
-    fi
-    stop
     write_get_sql $n; write_cc_sql
-    (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/get.sql" -c 32 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-get.txt"
-    (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/cc.sql" -c 8 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-cc.txt"
-    echo "### ratios (same run, same database)"
-    ratio "GetCustomer rps / pgbench GetCustomer SELECT tps, 32 concurrent" "$(rps "$W/ceiling-get.txt" GetCustomer)" "$(tps "$W/pgbench-get.txt")"
-    ratio "CreateCustomer rps / pgbench CreateCustomer statement tps, 8 concurrent" "$(rps "$W/ceiling-create.txt" CreateCustomer)" "$(tps "$W/pgbench-cc.txt")"
-    if [ -s "$W/ceiling-h2load.txt" ]; then
-      ratio "GetCustomer req/s (h2load, 4x8 streams) / pgbench GetCustomer SELECT tps, 32 concurrent" \
-        "$(awk '/^finished/ {print $4}' "$W/ceiling-h2load.txt")" "$(tps "$W/pgbench-get.txt")"
-    fi
-    grep -h "cpu per call" "$W/ceiling-get.txt" | sed 's/^/GetCustomer /'
-    grep -h "cpu per call" "$W/ceiling-create.txt" | sed 's/^/CreateCustomer /' ;;
+    h2=$(command -v h2load || true)
+    serve "$url" 50056
+    [ -n "$h2" ] && $L h2load-body --target 127.0.0.1:50056 --out "$W/get.bin"
+    rm -f "$W"/ceiling-round-*.txt
+    for r in $(seq "$rounds"); do
+      echo "### round $r of $rounds"
+      # The no-op comparison (CPU per call) in the first round only.
+      ceiling=""; [ "$r" = 1 ] && ceiling="--ceiling spawn"
+      (set -x; $L run --target 127.0.0.1:50056 $ceiling --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100 --get-pool $n) | tee "$W/ceiling-get-$r.txt"
+      if [ -n "$h2" ]; then
+        # An independent, lighter client: 4 connections x 8 streams (32 concurrent), one thread,
+        # the same framed GetCustomerRequest (one of the customers) each time.
+        (set -x; h2load -D $D --warm-up-time=$WU -c 4 -m 8 -t 1 -d "$W/get.bin" \
+          -H content-type:application/grpc -H te:trailers \
+          http://127.0.0.1:50056/patron.v1.CustomerService/GetCustomer) | sed -n '/^finished/,/^traffic/p' | tee "$W/ceiling-h2load-$r.txt"
+      fi
+      (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/get.sql" -c 32 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-get-$r.txt"
+      (set -x; $L run --target 127.0.0.1:50056 $ceiling --server-pid $SPID --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/ceiling-create-$r.txt"
+      (set -x; pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/cc.sql" -c 8 -j ${PGBENCH_THREADS:-2} -T $D patron_ceiling) | tee "$W/pgbench-cc-$r.txt"
+      {
+        ratio "GetCustomer rps (patron-load) / pgbench GetCustomer SELECT tps, 32 concurrent" "$(rps "$W/ceiling-get-$r.txt" GetCustomer)" "$(tps "$W/pgbench-get-$r.txt")"
+        if [ -n "$h2" ]; then
+          ratio "GetCustomer req/s (h2load, 4x8 streams) / pgbench GetCustomer SELECT tps, 32 concurrent" \
+            "$(awk '/^finished/ {print $4}' "$W/ceiling-h2load-$r.txt")" "$(tps "$W/pgbench-get-$r.txt")"
+        fi
+        ratio "CreateCustomer rps / pgbench CreateCustomer statement tps, 8 concurrent" "$(rps "$W/ceiling-create-$r.txt" CreateCustomer)" "$(tps "$W/pgbench-cc-$r.txt")"
+      } >"$W/ceiling-round-$r.txt"
+    done
+    stop
+    echo "### ratios (same database, rounds alternating patron and pgbench)"
+    for r in $(seq "$rounds"); do sed "s/^/round $r: /" "$W/ceiling-round-$r.txt"; done
+    echo "### medians over $rounds rounds"
+    cut -d: -f1 "$W/ceiling-round-1.txt" | while read -r label; do
+      values=$(grep -h "^$label:" "$W"/ceiling-round-*.txt | sed 's/.* = //; s/ %$//' | sort -n)
+      echo "$label: median $(echo "$values" | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }') % of" $values
+    done
+    grep -h "cpu per call" "$W/ceiling-get-1.txt" | sed 's/^/GetCustomer /'
+    grep -h "cpu per call" "$W/ceiling-create-1.txt" | sed 's/^/CreateCustomer /' ;;
   ceiling-sqlite)
     # CreateCustomer (8 concurrent) on SQLite beside SQLite itself running the same two INSERTs
     # with one commit per create at the same concurrency (patron-load sqlite-ceiling), on one
