@@ -19,9 +19,10 @@
 //!   the hot statements (GetCustomer by id/key, CreateCustomer on PostgreSQL) are written once
 //!   and go to the driver (sqlx, through SeaORM's re-export) directly; on PostgreSQL
 //!   `storage::batch` merges the GetCustomer reads of concurrent calls into one statement and
-//!   `storage::creates` the CreateCustomer writes (one statement, one commit); on
-//!   SQLite, creates are jobs of the writer task's group commit (`storage::group_commit`: one
-//!   transaction per batch, a savepoint per job, answered after the commit).
+//!   `storage::creates` the CreateCustomer writes (one statement, one commit), both on a
+//!   pool of their own whose connections use generic plans; on SQLite, creates are jobs of
+//!   the writer task's group commit (`storage::group_commit`: one transaction per batch,
+//!   answered after the commit; a batch with a failed job is rerun with a savepoint per job).
 //! - [`payments`]: Stripe behind the `Payments` trait (async-stripe), and the webhook signature.
 //! - [`grpc`]: generated code, one handler module per service, `status` (the single
 //!   domain-error -> Status map), `convert` (proto <-> domain), `auth` (the interceptor over
