@@ -494,3 +494,47 @@ impl Tx {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The PostgreSQL server the API suite uses (see README).
+    fn postgres_url() -> String {
+        std::env::var("PATRON_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    }
+
+    async fn show(db: &DatabaseConnection, setting: &str) -> String {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SHOW {setting}"),
+            ))
+            .await
+            .expect("SHOW")
+            .expect("a row");
+        row.try_get_by_index(0).expect("text")
+    }
+
+    /// The merged statements' pool gets generic plans and keeps the statement timeout; the main
+    /// pool leaves plans to PostgreSQL. Both are startup options, so each must add to the other.
+    #[tokio::test]
+    async fn the_merged_statements_pool_plans_generically_and_keeps_the_statement_timeout() {
+        let settings = PoolSettings {
+            statement_timeout: Duration::from_millis(1234),
+            ..PoolSettings::default()
+        };
+        let url = postgres_url();
+        let merged = Database::connect(options(&url, 1, &settings, Plans::Generic))
+            .await
+            .expect("PostgreSQL runs on 127.0.0.1:5432 or at PATRON_TEST_DATABASE_URL");
+        assert_eq!(show(&merged, "plan_cache_mode").await, "force_generic_plan");
+        assert_eq!(show(&merged, "statement_timeout").await, "1234ms");
+        let main = Database::connect(options(&url, 1, &settings, Plans::Chosen))
+            .await
+            .expect("connect");
+        assert_eq!(show(&main, "plan_cache_mode").await, "auto");
+        assert_eq!(show(&main, "statement_timeout").await, "1234ms");
+    }
+}
