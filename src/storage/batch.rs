@@ -134,7 +134,7 @@ impl Ticket {
     /// A request no batch took within `patience` (what a wait for a pooled connection may last)
     /// never runs, and its caller gets the pool's timeout (UNAVAILABLE); one taken meanwhile is
     /// awaited like a statement.
-    pub(super) async fn wait<T>(
+    async fn wait<T>(
         &self,
         send: impl Future<Output = bool>,
         answer: oneshot::Receiver<StoreResult<T>>,
@@ -160,6 +160,23 @@ impl Ticket {
         }
         answer.await.map_err(|_| gone())?
     }
+}
+
+/// Queues the request `make` builds from its ticket and reply channel (`send` puts it in the queue
+/// and says false if the queue is gone) and waits for its answer as [`Ticket::wait`] does.
+pub(super) async fn ask<T, R, Sent>(
+    make: impl FnOnce(Ticket, oneshot::Sender<StoreResult<T>>) -> R,
+    send: impl FnOnce(R) -> Sent,
+    patience: Duration,
+    gone: fn() -> StoreError,
+) -> StoreResult<T>
+where
+    Sent: Future<Output = bool>,
+{
+    let ticket = Ticket::default();
+    let (reply, answer) = oneshot::channel();
+    let request = make(ticket.clone(), reply);
+    ticket.wait(send(request), answer, patience, gone).await
 }
 
 /// The error of a request no batch took in time (UNAVAILABLE to the caller).
@@ -192,18 +209,19 @@ impl Batcher {
     /// after this call. A read no statement took within the acquire timeout is not sent and
     /// fails as a pool timeout would (UNAVAILABLE).
     pub(super) async fn get(&self, namespace: &str, value: &str) -> StoreResult<Option<Customer>> {
-        let ticket = Ticket::default();
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let request = |ticket, reply| Request {
             namespace: namespace.to_owned(),
             value: value.to_owned(),
             reply,
-            ticket: ticket.clone(),
+            ticket,
         };
-        let send = self.queue.send(request);
-        ticket
-            .wait(send, answer, self.acquire_timeout, stopped)
-            .await
+        ask(
+            request,
+            |r| self.queue.send(r),
+            self.acquire_timeout,
+            stopped,
+        )
+        .await
     }
 }
 

@@ -21,7 +21,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, RuntimeErr, Statement, Value};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::batch::{Queue, Ticket};
+use super::batch::{Queue, Ticket, ask};
 use super::customers::{CreateRecord, to_model};
 use super::entities::customer;
 use super::{StoreError, StoreResult, Tx};
@@ -141,18 +141,19 @@ impl Creates {
     /// `UniqueViolation` if an identifier is held by another live customer or the request_id
     /// was recorded; nothing is stored then.
     pub(super) async fn create(&self, create: NewCustomer) -> StoreResult<()> {
-        let ticket = Ticket::default();
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let request = |ticket, reply| Request {
             create,
             reply,
-            ticket: ticket.clone(),
+            ticket,
             span: tracing::Span::current(),
         };
-        let send = self.queue.send(request);
-        ticket
-            .wait(send, answer, self.acquire_timeout, stopped)
-            .await
+        ask(
+            request,
+            |r| self.queue.send(r),
+            self.acquire_timeout,
+            stopped,
+        )
+        .await
     }
 }
 

@@ -26,7 +26,7 @@ use sea_orm::{
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::batch::Ticket;
+use super::batch::{Ticket, ask};
 use super::cache::{CustomerCache, Marks};
 use super::{StoreError, StoreResult, Tx};
 
@@ -91,18 +91,14 @@ impl GroupCommit {
     /// another process's lock) never runs, and its caller gets UNAVAILABLE, as a wait for a
     /// pooled connection would.
     pub async fn run(&self, job: Job) -> StoreResult<()> {
-        let ticket = Ticket::default();
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let request = |ticket, reply| Request {
             job,
             reply,
-            ticket: ticket.clone(),
+            ticket,
             span: tracing::Span::current(),
         };
-        let send = async { self.jobs.send(request).await.is_ok() };
-        ticket
-            .wait(send, answer, self.acquire_timeout, stopped)
-            .await
+        let send = |r| async { self.jobs.send(r).await.is_ok() };
+        ask(request, send, self.acquire_timeout, stopped).await
     }
 }
 
