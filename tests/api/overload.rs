@@ -53,6 +53,20 @@ impl WriteBlocker {
     }
 }
 
+/// Returns once a PostgreSQL statement whose text is LIKE `pattern` waits for a lock (within 5 s).
+async fn until_a_statement_waits_for_a_lock(app: &TestApp, pattern: &str) {
+    let waiting = format!(
+        "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+         AND query LIKE '{pattern}'"
+    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        // Each look is a fresh connection and query: the loop paces itself.
+        while app.query(&waiting).await.is_empty() {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no statement like {pattern} waits for a lock"));
+}
+
 fn create_request(key: &str) -> pb::CreateCustomerRequest {
     pb::CreateCustomerRequest {
         customer: Some(customer("Blocked", key)),
@@ -179,14 +193,7 @@ async fn a_call_that_waits_past_the_pool_acquire_timeout_is_unavailable(backend:
     if backend == Backend::Postgres {
         // Creates arriving together share one statement (and so one connection): the second
         // writer is sent once the first one's statement waits for the lock.
-        tokio::time::timeout(Duration::from_secs(5), async {
-            let waiting = "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                           AND query LIKE '%INSERT INTO customers%'";
-            // Each look is a fresh connection and query: the loop paces itself.
-            while app.query(waiting).await.is_empty() {}
-        })
-        .await
-        .expect("the first writer waits for the lock");
+        until_a_statement_waits_for_a_lock(&app, "%INSERT INTO customers%").await;
     }
     let mut b = spawn("writer-b");
     let (first, other) = tokio::time::timeout(Duration::from_secs(3), async {
@@ -384,14 +391,7 @@ async fn a_read_queued_behind_a_stuck_read_is_unavailable_at_the_acquire_timeout
         })
     };
     let stuck = get(stored.id.clone());
-    tokio::time::timeout(Duration::from_secs(5), async {
-        let waiting = "SELECT pid::text FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
-                       AND query LIKE '%FROM unnest%'";
-        // Each look is a fresh connection and query: the loop paces itself.
-        while app.query(waiting).await.is_empty() {}
-    })
-    .await
-    .expect("the first read's statement waits for the lock");
+    until_a_statement_waits_for_a_lock(&app, "%FROM unnest%").await;
     let started = Instant::now();
     let queued = tokio::time::timeout(Duration::from_secs(5), get(stored.id.clone()))
         .await
