@@ -318,7 +318,23 @@ impl<C: ConnectionTrait> Reader<'_, C> {
         let sort = sort_of(query.order.field);
         let (after, desc) = (query.after.as_ref(), query.order.descending);
         let select = page(select, sort, C::Id, after, desc, query.page_size + 1)?;
-        self.all(select, to_domain).await
+        self.customers(select).await
+    }
+
+    /// Every customer `select` (a `customer::Entity::find()`, whose columns are
+    /// `customer_columns!()` in order) finds, decoded by the driver as GetCustomer's rows are.
+    async fn customers(
+        &self,
+        select: sea_orm::Select<customer::Entity>,
+    ) -> StoreResult<Vec<Customer>> {
+        use sea_orm::QueryTrait;
+        let statement = select.build(self.db.get_database_backend());
+        let rows = self
+            .db
+            .query_all_raw(statement)
+            .await
+            .map_err(StoreError::from_db)?;
+        rows.iter().map(customer_at).collect()
     }
 
     /// How many customers pass `filter`.
@@ -355,7 +371,7 @@ impl<C: ConnectionTrait> Reader<'_, C> {
             limit,
         )?
         .offset(offset);
-        self.all(select, to_domain).await
+        self.customers(select).await
     }
 }
 
