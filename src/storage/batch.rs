@@ -43,8 +43,6 @@ struct Request {
     namespace: String,
     value: String,
     reply: oneshot::Sender<StoreResult<Option<Customer>>>,
-    /// Taken by a batch, or given up on by its caller.
-    ticket: Ticket,
 }
 
 /// How a batch's statement is written and its rows matched to the reads.
@@ -60,9 +58,12 @@ pub(super) struct Lookup {
 
 /// A bounded queue whose worker takes what waits, up to [`MAX_BATCH`] requests, as one batch, and
 /// runs at most `in_flight` batches at once: a lone request goes at once, requests that arrive
-/// while every batch is running wait and go together. The worker ends when the queue is dropped.
+/// while every batch is running wait and go together. A request no batch took within the queue's
+/// patience never runs (see [`Queue::ask`]). The worker ends when the queue is dropped.
 pub(super) struct Queue<R> {
-    queue: mpsc::Sender<R>,
+    queue: mpsc::Sender<(Ticket, R)>,
+    /// Longest a request waits for a batch to take it (the pool's acquire timeout).
+    patience: Duration,
 }
 
 impl<R> std::fmt::Debug for Queue<R> {
@@ -72,13 +73,14 @@ impl<R> std::fmt::Debug for Queue<R> {
 }
 
 impl<R: Send + 'static> Queue<R> {
-    /// Starts the worker (on the current tokio runtime); `run` runs one batch.
-    pub(super) fn start<F, Fut>(in_flight: usize, run: F) -> Self
+    /// Starts the worker (on the current tokio runtime); `run` runs one batch, of requests whose
+    /// callers still wait.
+    pub(super) fn start<F, Fut>(in_flight: usize, patience: Duration, run: F) -> Self
     where
         F: Fn(Vec<R>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let (queue, mut waiting) = mpsc::channel::<R>(QUEUE);
+        let (queue, mut waiting) = mpsc::channel::<(Ticket, R)>(QUEUE);
         let running = Arc::new(Semaphore::new(in_flight.max(1)));
         tokio::spawn(async move {
             while let Some(first) = waiting.recv().await {
@@ -94,6 +96,14 @@ impl<R: Send + 'static> Queue<R> {
                         Err(_) => break,
                     }
                 }
+                // Requests their callers gave up on never run.
+                let batch: Vec<R> = batch
+                    .into_iter()
+                    .filter_map(|(ticket, request)| ticket.start().then_some(request))
+                    .collect();
+                if batch.is_empty() {
+                    continue;
+                }
                 let work = run(batch);
                 tokio::spawn(async move {
                     work.await;
@@ -101,12 +111,24 @@ impl<R: Send + 'static> Queue<R> {
                 });
             }
         });
-        Self { queue }
+        Self { queue, patience }
     }
 
-    /// Queues `request` (waiting for room); false if the worker is gone.
-    pub(super) async fn send(&self, request: R) -> bool {
-        self.queue.send(request).await.is_ok()
+    /// Queues the request `make` builds around its reply channel and waits for the answer, as
+    /// [`ask`] does; `gone` is the error if the worker is gone.
+    pub(super) async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> R,
+        gone: fn() -> StoreError,
+    ) -> StoreResult<T> {
+        let send = |request| async { self.queue.send(request).await.is_ok() };
+        ask(
+            |ticket, reply| (ticket, make(reply)),
+            send,
+            self.patience,
+            gone,
+        )
+        .await
     }
 }
 
@@ -188,20 +210,15 @@ fn gave_up() -> StoreError {
 #[derive(Debug)]
 pub(super) struct Batcher {
     queue: Queue<Request>,
-    /// Longest a read waits for a statement to take it (the pool's acquire timeout).
-    acquire_timeout: Duration,
 }
 
 impl Batcher {
     /// Starts the worker of `lookup` on `pool` (on the current tokio runtime).
     pub(super) fn start(pool: PgPool, lookup: Lookup, acquire_timeout: Duration) -> Self {
         Self {
-            queue: Queue::start(IN_FLIGHT, move |batch: Vec<Request>| {
-                // Reads their callers gave up on are not sent.
-                let batch = batch.into_iter().filter(|r| r.ticket.start()).collect();
+            queue: Queue::start(IN_FLIGHT, acquire_timeout, move |batch| {
                 run(pool.clone(), lookup, batch)
             }),
-            acquire_timeout,
         }
     }
 
@@ -209,19 +226,12 @@ impl Batcher {
     /// after this call. A read no statement took within the acquire timeout is not sent and
     /// fails as a pool timeout would (UNAVAILABLE).
     pub(super) async fn get(&self, namespace: &str, value: &str) -> StoreResult<Option<Customer>> {
-        let request = |ticket, reply| Request {
+        let request = |reply| Request {
             namespace: namespace.to_owned(),
             value: value.to_owned(),
             reply,
-            ticket,
         };
-        ask(
-            request,
-            |r| self.queue.send(r),
-            self.acquire_timeout,
-            stopped,
-        )
-        .await
+        self.queue.ask(request, stopped).await
     }
 }
 
@@ -234,9 +244,6 @@ fn stopped() -> StoreError {
 
 /// Runs one batch's statement and answers each of its reads.
 async fn run(pool: PgPool, lookup: Lookup, batch: Vec<Request>) {
-    if batch.is_empty() {
-        return;
-    }
     // Calls asking for the same customer share one element of the statement (and its row):
     // they arrived before the statement started, and one statement reads one snapshot.
     let mut wanted: HashMap<(&str, &str), usize> = HashMap::with_capacity(batch.len());

@@ -21,7 +21,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, RuntimeErr, Statement, Value};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::batch::{Queue, Ticket, ask};
+use super::batch::Queue;
 use super::customers::{CreateRecord, to_model};
 use super::entities::customer;
 use super::{StoreError, StoreResult, Tx};
@@ -110,8 +110,6 @@ impl NewCustomer {
 struct Request {
     create: NewCustomer,
     reply: oneshot::Sender<StoreResult<()>>,
-    /// Taken by a batch, or given up on by its caller.
-    ticket: Ticket,
     /// The caller's span, parent of a lone create's statement.
     span: tracing::Span,
 }
@@ -120,20 +118,16 @@ struct Request {
 #[derive(Debug)]
 pub(super) struct Creates {
     queue: Queue<Request>,
-    /// Longest a create waits for a statement to take it (the pool's acquire timeout).
-    acquire_timeout: Duration,
 }
 
 impl Creates {
-    /// Starts the worker on `pool` (on the current tokio runtime).
+    /// Starts the worker on `pool` (on the current tokio runtime); a create waits at most
+    /// `acquire_timeout` for a statement to take it.
     pub(super) fn start(pool: PgPool, acquire_timeout: Duration) -> Self {
         Self {
-            queue: Queue::start(IN_FLIGHT, move |batch: Vec<Request>| {
-                // Creates their callers gave up on never run.
-                let batch = batch.into_iter().filter(|r| r.ticket.start()).collect();
+            queue: Queue::start(IN_FLIGHT, acquire_timeout, move |batch| {
                 run(pool.clone(), batch)
             }),
-            acquire_timeout,
         }
     }
 
@@ -141,19 +135,12 @@ impl Creates {
     /// `UniqueViolation` if an identifier is held by another live customer or the request_id
     /// was recorded; nothing is stored then.
     pub(super) async fn create(&self, create: NewCustomer) -> StoreResult<()> {
-        let request = |ticket, reply| Request {
+        let request = |reply| Request {
             create,
             reply,
-            ticket,
             span: tracing::Span::current(),
         };
-        ask(
-            request,
-            |r| self.queue.send(r),
-            self.acquire_timeout,
-            stopped,
-        )
-        .await
+        self.queue.ask(request, stopped).await
     }
 }
 
