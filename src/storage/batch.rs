@@ -7,7 +7,7 @@
 //! `unnest($1, $2) JOIN customers` statement as soon as one of those statements ends; calls in
 //! one batch asking for the same customer share one element of the arrays. Each caller then gets
 //! its own answer. The statements run on a pool of their own with generic plans (see
-//! `storage::Plans`). Every read still reaches the database after its call arrived (nothing
+//! `storage::Role`). Every read still reaches the database after its call arrived (nothing
 //! is cached, so a row another replica changed is never served stale), and a failed statement
 //! fails every call in it.
 

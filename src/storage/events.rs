@@ -11,6 +11,7 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 use super::entities::{attribution_identifier as ident, event};
 use super::query::{Sort, after};
 use super::read::Reader;
+use super::subjects::SubjectInserts;
 use super::{Backend, Store, StoreError, StoreResult, Tx};
 use crate::domain::event::{
     AttributeValue, EventData, EventOwner, EventQuery, StoredEvent, UsageEvent,
@@ -63,8 +64,9 @@ fn data_from(kind: Option<String>, text: Option<String>) -> StoreResult<Option<E
     }))
 }
 
-/// Rows per SQLite INSERT: 11 bound values each (5,500 in all, below SQLite's 32,766).
-const INSERT_CHUNK: usize = 500;
+/// Rows per SQLite INSERT: 11 bound values each (11,000 in all, below SQLite's 32,766), so
+/// that a batch of 1,000 events is one statement.
+const INSERT_CHUNK: usize = 1000;
 
 /// SQLite's insert of `rows` events, 11 anonymous `?` per row: namespace, ingested_at, id,
 /// source, event_id, event_type, subject, event_time, attributes, data_kind, data_text. (Numbered
@@ -92,43 +94,61 @@ fn build_insert_events(rows: usize) -> String {
     sql
 }
 
-impl Tx {
-    /// Inserts the events (SQLite); those whose (source, id) is already stored are skipped.
-    /// Returns how many were stored.
-    pub async fn insert_events(
-        &self,
+/// SQLite's INSERTs of a batch of events, built before the transaction that runs them: the
+/// database has one writer, and every microsecond spent inside its transaction is one no other
+/// write can use.
+#[derive(Debug)]
+pub struct EventInserts(Vec<Statement>);
+
+impl EventInserts {
+    /// The inserts of `events` into namespace `ns`, received at `ingested_at`.
+    pub fn sqlite(
         ns: &Namespace,
         events: &[UsageEvent],
         ingested_at: Timestamp,
-    ) -> StoreResult<u64> {
-        let mut inserted = 0;
-        for chunk in events.chunks(INSERT_CHUNK) {
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 11);
-            for e in chunk {
-                let attributes = serde_json::to_string(&e.attributes)
-                    .map_err(|err| corrupt("attributes", err))?;
-                let (kind, text) = data_columns(&e.data);
-                values.extend([
-                    ns.as_str().into(),
-                    ingested_at.micros().into(),
-                    new_id().into(),
-                    e.source.clone().into(),
-                    e.id.clone().into(),
-                    e.event_type.clone().into(),
-                    e.subject.as_str().into(),
-                    e.time.micros().into(),
-                    attributes.into(),
-                    kind.map(str::to_owned).into(),
-                    text.into(),
-                ]);
-            }
-            let result = self
-                .inner
-                .execute_raw(Statement::from_sql_and_values(
+    ) -> StoreResult<Self> {
+        events
+            .chunks(INSERT_CHUNK)
+            .map(|chunk| {
+                let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 11);
+                for e in chunk {
+                    let attributes = serde_json::to_string(&e.attributes)
+                        .map_err(|err| corrupt("attributes", err))?;
+                    let (kind, text) = data_columns(&e.data);
+                    values.extend([
+                        ns.as_str().into(),
+                        ingested_at.micros().into(),
+                        new_id().into(),
+                        e.source.clone().into(),
+                        e.id.clone().into(),
+                        e.event_type.clone().into(),
+                        e.subject.as_str().into(),
+                        e.time.micros().into(),
+                        attributes.into(),
+                        kind.map(str::to_owned).into(),
+                        text.into(),
+                    ]);
+                }
+                Ok(Statement::from_sql_and_values(
                     DbBackend::Sqlite,
                     sqlite_insert_events(chunk.len()),
                     values,
                 ))
+            })
+            .collect::<StoreResult<_>>()
+            .map(Self)
+    }
+}
+
+impl Tx {
+    /// Runs the inserts; events whose (source, id) is already stored are skipped. Returns how
+    /// many were stored.
+    pub async fn insert_events(&self, inserts: EventInserts) -> StoreResult<u64> {
+        let mut inserted = 0;
+        for statement in inserts.0 {
+            let result = self
+                .inner
+                .execute_raw(statement)
                 .await
                 .map_err(StoreError::from_db)?;
             inserted += result.rows_affected();
@@ -178,12 +198,13 @@ impl Store {
                 created_subject_keys,
             });
         }
-        let tx = self.begin().await?;
-        let accepted = tx.insert_events(ns, events, ingested_at).await?;
+        let inserts = EventInserts::sqlite(ns, events, ingested_at)?;
         let keys: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
-        let created_subject_keys = tx
-            .ensure_subjects(ns, &keys, subject_metadata, ingested_at)
-            .await?;
+        let subjects =
+            SubjectInserts::new(DbBackend::Sqlite, ns, &keys, subject_metadata, ingested_at);
+        let tx = self.begin().await?;
+        let accepted = tx.insert_events(inserts).await?;
+        let created_subject_keys = tx.insert_subjects(subjects).await?;
         tx.commit().await?;
         Ok(Ingested {
             accepted,

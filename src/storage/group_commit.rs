@@ -28,6 +28,7 @@ use tracing::Instrument;
 
 use super::batch::{Ticket, ask};
 use super::cache::{CustomerCache, Marks};
+use super::checkpoint::Checkpoints;
 use super::{StoreError, StoreResult, Tx};
 
 /// Most jobs one transaction carries.
@@ -76,10 +77,11 @@ impl GroupCommit {
     pub fn start(
         writer: DatabaseConnection,
         cache: Option<Arc<CustomerCache>>,
+        checkpoints: Option<Checkpoints>,
         acquire_timeout: Duration,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run_writer(writer, cache, queue));
+        tokio::spawn(run_writer(writer, cache, checkpoints, queue));
         Self {
             jobs,
             acquire_timeout,
@@ -112,6 +114,7 @@ fn stopped() -> StoreError {
 async fn run_writer(
     writer: DatabaseConnection,
     cache: Option<Arc<CustomerCache>>,
+    checkpoints: Option<Checkpoints>,
     mut queue: mpsc::Receiver<Request>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -156,6 +159,9 @@ async fn run_writer(
             },
             Together::Failed(err) => fail(&mut batch, &err),
         }
+        if let Some(checkpoints) = &checkpoints {
+            checkpoints.written();
+        }
     }
 }
 
@@ -187,6 +193,7 @@ async fn together(
     let tx = Tx {
         inner: outer,
         marks: Arc::clone(&marks),
+        checkpoints: None,
     };
     for request in batch {
         if let Err(own) = (request.job)(&tx).instrument(request.span.clone()).await {
@@ -264,6 +271,7 @@ async fn run_job(
     let tx = Tx {
         inner,
         marks: Arc::clone(marks),
+        checkpoints: None,
     };
     let result = job(&tx).await;
     let Tx { inner, .. } = tx;

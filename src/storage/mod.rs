@@ -8,6 +8,7 @@ mod apps;
 mod batch;
 mod cache;
 mod checkout_sessions;
+mod checkpoint;
 mod creates;
 mod customer_apps;
 mod customers;
@@ -36,6 +37,7 @@ use sea_orm::{
 use crate::domain::Error;
 
 use cache::{CustomerCache, Marks};
+use checkpoint::Checkpoints;
 use group_commit::GroupCommit;
 
 pub use customer_apps::{StripeCustomerOf, StripeEntry};
@@ -170,6 +172,8 @@ pub struct Store {
     creates: Option<Arc<creates::Creates>>,
     /// SQLite's writer task, batching write jobs into shared commits (none on PostgreSQL).
     group_commit: Option<GroupCommit>,
+    /// SQLite's checkpointer, beside the writer (none on PostgreSQL or in memory).
+    checkpoints: Option<Checkpoints>,
     /// The SQLite file's lock: held for as long as any clone of the store lives.
     _file_lock: Option<Arc<File>>,
 }
@@ -180,6 +184,8 @@ pub struct Tx {
     /// Cached customers this transaction writes, kept out of the cache until it ends (shared by
     /// the jobs of one group commit).
     marks: Arc<Marks>,
+    /// SQLite's checkpointer, told once this transaction committed.
+    checkpoints: Option<Checkpoints>,
 }
 
 /// The file of a `sqlite:` URL as sqlx opens it; `None` for an in-memory database or a URL that
@@ -232,21 +238,31 @@ fn lock_sqlite_file(url: &str) -> Result<Option<File>, DbErr> {
 /// key, creates), beside the main pool: one statement in flight per queue.
 const MERGED_STATEMENT_CONNECTIONS: u32 = 3;
 
-/// Which plans PostgreSQL gives a pool's prepared statements.
+/// What a pool's connections are for, which decides the settings they start with.
 #[derive(Clone, Copy, PartialEq)]
-enum Plans {
-    /// PostgreSQL's own choice (`plan_cache_mode = auto`): statements whose best plan depends on
-    /// their parameters (lists with filters, sorts and limits) get a plan for them.
-    Chosen,
-    /// One generic plan per statement and connection (`plan_cache_mode = force_generic_plan`),
-    /// for the merged statements: their plan (a nested loop over the unnested arrays, one index
-    /// probe each) never depends on the values, but `auto` plans them anew on every execution
-    /// whenever few calls were merged, because an array of one or two elements makes the custom
-    /// plan look cheaper; planning then costs PostgreSQL more than running the statement.
-    Generic,
+enum Role {
+    /// Every statement without a pool of its own (and SQLite's readers). On PostgreSQL, plans are
+    /// its own choice (`plan_cache_mode = auto`): statements whose best plan depends on their
+    /// parameters (lists with filters, sorts and limits) get a plan for them.
+    Main,
+    /// PostgreSQL's merged statements: one generic plan per statement and connection
+    /// (`plan_cache_mode = force_generic_plan`). Their plan (a nested loop over the unnested
+    /// arrays, one index probe each) never depends on the values, but `auto` plans them anew on
+    /// every execution whenever few calls were merged, because an array of one or two elements
+    /// makes the custom plan look cheaper; planning then costs PostgreSQL more than running the
+    /// statement.
+    Merged,
+    /// SQLite's one writer: it checkpoints the WAL itself only past [`WAL_BACKSTOP_PAGES`] (SQLite's
+    /// default is 1,000), since the checkpointer does it off the commit path.
+    SqliteWriter,
 }
 
-fn options(url: &str, max: u32, settings: &PoolSettings, plans: Plans) -> ConnectOptions {
+/// WAL pages after which SQLite's writer checkpoints in its own commit: only when the
+/// checkpointer could not finish one (writes never paused long enough), so that the WAL stays
+/// bounded (40 MiB at 4 KiB pages).
+const WAL_BACKSTOP_PAGES: u32 = 10_000;
+
+fn options(url: &str, max: u32, settings: &PoolSettings, role: Role) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     let statement_timeout = settings.statement_timeout.as_millis();
     options
@@ -259,11 +275,20 @@ fn options(url: &str, max: u32, settings: &PoolSettings, plans: Plans) -> Connec
         // firewall are checked.
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = if role == Role::SqliteWriter {
+                o.pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string())
+            } else {
+                o
+            };
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // Statement journals (every multi-row INSERT inside a transaction keeps one, so
+                // that the statement alone can be undone) stay in memory instead of a temporary
+                // file: a batch of 1,000 events wrote each page it touched to that file first.
+                .pragma("temp_store", "memory")
         })
         // Sent in the startup packet, so it holds on every connection of the pool; a statement
         // that runs longer fails with 57014 (UNAVAILABLE) instead of holding its connection.
@@ -273,9 +298,9 @@ fn options(url: &str, max: u32, settings: &PoolSettings, plans: Plans) -> Connec
             } else {
                 o.options([("statement_timeout", format!("{statement_timeout}ms"))])
             };
-            match plans {
-                Plans::Chosen => o,
-                Plans::Generic => o.options([("plan_cache_mode", "force_generic_plan")]),
+            match role {
+                Role::Merged => o.options([("plan_cache_mode", "force_generic_plan")]),
+                Role::Main | Role::SqliteWriter => o,
             }
         });
     options
@@ -287,7 +312,7 @@ impl Store {
         if url.starts_with("sqlite:") {
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
             let file_lock = lock_sqlite_file(url)?;
-            let writer = Database::connect(options(url, 1, settings, Plans::Chosen)).await?;
+            let writer = Database::connect(options(url, 1, settings, Role::SqliteWriter)).await?;
             // An in-memory database exists once per connection: it cannot have separate readers.
             let reader = if in_memory {
                 writer.clone()
@@ -296,15 +321,17 @@ impl Store {
                     url,
                     settings.max_connections.max(1),
                     settings,
-                    Plans::Chosen,
+                    Role::Main,
                 ))
                 .await?
             };
             let customer_cache = (settings.customer_cache_entries > 0)
                 .then(|| Arc::new(CustomerCache::new(settings.customer_cache_entries)));
+            let checkpoints = (!in_memory).then(|| Checkpoints::start(reader.clone()));
             let group_commit = Some(GroupCommit::start(
                 writer.clone(),
                 customer_cache.clone(),
+                checkpoints.clone(),
                 settings.acquire_timeout,
             ));
             Ok(Self {
@@ -315,21 +342,18 @@ impl Store {
                 customer_reads: None,
                 creates: None,
                 group_commit,
+                checkpoints,
                 _file_lock: file_lock.map(Arc::new),
             })
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = Database::connect(options(
-                url,
-                settings.max_connections,
-                settings,
-                Plans::Chosen,
-            ))
-            .await?;
+            let pool =
+                Database::connect(options(url, settings.max_connections, settings, Role::Main))
+                    .await?;
             let merged = Database::connect(options(
                 url,
                 MERGED_STATEMENT_CONNECTIONS,
                 settings,
-                Plans::Generic,
+                Role::Merged,
             ))
             .await?;
             // Replicas share a PostgreSQL database: no process can cache what another may write.
@@ -349,6 +373,7 @@ impl Store {
                 customer_reads: Some(Arc::new(customer_reads)),
                 creates: Some(Arc::new(creates)),
                 group_commit: None,
+                checkpoints: None,
                 _file_lock: None,
             })
         } else {
@@ -410,6 +435,7 @@ impl Store {
         Ok(Tx {
             inner,
             marks: Arc::new(Marks::new(self.customer_cache.clone())),
+            checkpoints: self.checkpoints.clone(),
         })
     }
 
@@ -487,10 +513,17 @@ impl Store {
 impl Tx {
     /// Commits the transaction.
     pub async fn commit(self) -> StoreResult<()> {
-        let Self { inner, marks } = self;
+        let Self {
+            inner,
+            marks,
+            checkpoints,
+        } = self;
         let result = inner.commit().await.map_err(StoreError::from_db);
         // Only now may readers cache what this transaction wrote.
         drop(marks);
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.written();
+        }
         result
     }
 }
@@ -526,15 +559,65 @@ mod tests {
             ..PoolSettings::default()
         };
         let url = postgres_url();
-        let merged = Database::connect(options(&url, 1, &settings, Plans::Generic))
+        let merged = Database::connect(options(&url, 1, &settings, Role::Merged))
             .await
             .expect("PostgreSQL runs on 127.0.0.1:5432 or at PATRON_TEST_DATABASE_URL");
         assert_eq!(show(&merged, "plan_cache_mode").await, "force_generic_plan");
         assert_eq!(show(&merged, "statement_timeout").await, "1234ms");
-        let main = Database::connect(options(&url, 1, &settings, Plans::Chosen))
+        let main = Database::connect(options(&url, 1, &settings, Role::Main))
             .await
             .expect("connect");
         assert_eq!(show(&main, "plan_cache_mode").await, "auto");
         assert_eq!(show(&main, "statement_timeout").await, "1234ms");
+    }
+
+    /// SQLite: what a transaction commits reaches the database file from the WAL without any
+    /// later write: the checkpointer copies it beside the writer, whose own checkpoints wait for
+    /// 10,000 WAL pages (it would never reach them here).
+    #[tokio::test]
+    async fn a_sqlite_commit_is_checkpointed_beside_the_writer() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("patron.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let store = Store::connect(&url, &PoolSettings::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let pragma = |db: &DatabaseConnection, name: &'static str| {
+            let db = db.clone();
+            async move {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        format!("PRAGMA {name}"),
+                    ))
+                    .await
+                    .expect("PRAGMA")
+                    .expect("a row");
+                row.try_get_by_index::<i64>(0).expect("integer")
+            }
+        };
+        assert_eq!(pragma(&store.writer, "wal_autocheckpoint").await, 10_000);
+        assert_eq!(pragma(&store.reader, "wal_autocheckpoint").await, 1_000);
+        // Statement journals in memory (2), not in temporary files.
+        assert_eq!(pragma(&store.writer, "temp_store").await, 2);
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let before = size();
+
+        let tx = store.begin().await.expect("begin");
+        tx.inner
+            .execute_unprepared("CREATE TABLE written (x INTEGER)")
+            .await
+            .expect("write");
+        tx.commit().await.expect("commit");
+
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() <= before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the database file stayed at {before} bytes for 10 s after the commit"
+            );
+            tokio::time::sleep(checkpoint::GATHER / 4).await;
+        }
     }
 }

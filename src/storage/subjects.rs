@@ -3,7 +3,9 @@
 use std::collections::BTreeSet;
 
 use sea_orm::sea_query::{IntoCondition, OnConflict, Query};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Set, Statement,
+};
 use serde_json::{Map, Value};
 
 use super::entities::{attribution_identifier as ident, subject};
@@ -62,6 +64,55 @@ fn to_row(ns: &Namespace, s: &Subject) -> subject::ActiveModel {
 
 /// Rows per multi-row INSERT (well under both databases' bound-parameter limits).
 const INSERT_CHUNK: usize = 500;
+
+/// The INSERTs that give every key without a live subject one (`Tx::ensure_subjects`), built
+/// before the transaction that runs them.
+#[derive(Debug)]
+pub struct SubjectInserts(Vec<Statement>);
+
+impl SubjectInserts {
+    /// Inserts for the distinct `keys`, each new subject with `metadata` and created at `now`.
+    pub fn new(
+        backend: DbBackend,
+        ns: &Namespace,
+        keys: &[&str],
+        metadata: &Map<String, Value>,
+        now: Timestamp,
+    ) -> Self {
+        let unique: BTreeSet<&str> = keys.iter().copied().collect();
+        let unique: Vec<&str> = unique.into_iter().collect();
+        let metadata = Value::Object(metadata.clone()).to_string();
+        let statements = unique
+            .chunks(INSERT_CHUNK)
+            .map(|chunk| {
+                let mut insert = Query::insert();
+                insert.into_table(subject::Entity).columns([
+                    subject::Column::Id,
+                    subject::Column::Namespace,
+                    subject::Column::Key,
+                    subject::Column::Metadata,
+                    subject::Column::CreatedAt,
+                    subject::Column::UpdatedAt,
+                ]);
+                for key in chunk {
+                    insert.values_panic([
+                        new_id().into(),
+                        ns.as_str().into(),
+                        (*key).into(),
+                        metadata.clone().into(),
+                        now.micros().into(),
+                        now.micros().into(),
+                    ]);
+                }
+                insert
+                    .on_conflict(OnConflict::new().do_nothing().to_owned())
+                    .returning_col(subject::Column::Key);
+                backend.build(&insert)
+            })
+            .collect();
+        Self(statements)
+    }
+}
 
 impl<C: ConnectionTrait> Reader<'_, C> {
     /// A subject by id, live or deleted.
@@ -179,37 +230,19 @@ impl Tx {
         metadata: &Map<String, Value>,
         now: Timestamp,
     ) -> StoreResult<Vec<String>> {
-        let unique: BTreeSet<&str> = keys.iter().copied().collect();
-        let unique: Vec<&str> = unique.into_iter().collect();
-        let metadata = Value::Object(metadata.clone()).to_string();
-        let backend = self.inner.get_database_backend();
+        let inserts =
+            SubjectInserts::new(self.inner.get_database_backend(), ns, keys, metadata, now);
+        self.insert_subjects(inserts).await
+    }
+
+    /// Runs statements built beforehand by [`SubjectInserts::new`] (outside the transaction, so
+    /// that building them does not hold the write lock); returns the keys created.
+    pub async fn insert_subjects(&self, inserts: SubjectInserts) -> StoreResult<Vec<String>> {
         let mut created = Vec::new();
-        for chunk in unique.chunks(INSERT_CHUNK) {
-            let mut insert = Query::insert();
-            insert.into_table(subject::Entity).columns([
-                subject::Column::Id,
-                subject::Column::Namespace,
-                subject::Column::Key,
-                subject::Column::Metadata,
-                subject::Column::CreatedAt,
-                subject::Column::UpdatedAt,
-            ]);
-            for key in chunk {
-                insert.values_panic([
-                    new_id().into(),
-                    ns.as_str().into(),
-                    (*key).into(),
-                    metadata.clone().into(),
-                    now.micros().into(),
-                    now.micros().into(),
-                ]);
-            }
-            insert
-                .on_conflict(OnConflict::new().do_nothing().to_owned())
-                .returning_col(subject::Column::Key);
+        for statement in inserts.0 {
             let rows = self
                 .inner
-                .query_all_raw(backend.build(&insert))
+                .query_all_raw(statement)
                 .await
                 .map_err(StoreError::from_db)?;
             for row in rows {
