@@ -2,6 +2,7 @@
 //! attribute each event to the customer that held its subject at the event's time.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -97,7 +98,7 @@ fn build_insert_events(rows: usize) -> String {
 /// SQLite's INSERTs of a batch of events, built before the transaction that runs them: the
 /// database has one writer, and every microsecond spent inside its transaction is one no other
 /// write can use.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct EventInserts(Vec<Statement>);
 
 impl EventInserts {
@@ -171,7 +172,8 @@ impl Store {
     /// are skipped, and every subject key without a live Subject gets one with `subject_metadata`.
     ///
     /// On PostgreSQL the whole batch is one statement (columns bound as arrays and unnested), in
-    /// its own implicit transaction: one round trip per batch.
+    /// its own implicit transaction: one round trip per batch. On SQLite it is a job of the
+    /// writer's group commit: batches that arrive together share one transaction.
     pub async fn ingest_events(
         &self,
         ns: &Namespace,
@@ -198,18 +200,70 @@ impl Store {
                 created_subject_keys,
             });
         }
-        let inserts = EventInserts::sqlite(ns, events, ingested_at)?;
+        // SQLite: one job of the writer's next group commit, so that concurrent batches share a
+        // commit (each index page they both touch is written to the WAL once).
+        let Some(group_commit) = &self.group_commit else {
+            return Err(StoreError::Db(sea_orm::DbErr::Custom(
+                "a SQLite store without its writer task".into(),
+            )));
+        };
         let keys: Vec<&str> = events.iter().map(|e| e.subject.as_str()).collect();
-        let subjects =
-            SubjectInserts::new(DbBackend::Sqlite, ns, &keys, subject_metadata, ingested_at);
-        let tx = self.begin().await?;
-        let accepted = tx.insert_events(inserts).await?;
+        let job = Arc::new(IngestJob::new(
+            EventInserts::sqlite(ns, events, ingested_at)?,
+            SubjectInserts::new(DbBackend::Sqlite, ns, &keys, subject_metadata, ingested_at),
+        ));
+        let run = Arc::clone(&job);
+        group_commit
+            .run(Box::new(move |tx: &Tx| {
+                let job = Arc::clone(&run);
+                Box::pin(async move { job.run(tx).await })
+            }))
+            .await?;
+        job.outcome
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+            .ok_or_else(|| corrupt("ingest result", "the job did not run"))
+    }
+}
+
+/// A batch of events as a job of SQLite's group commit. Its statements are built (and copied
+/// once) before it is queued: the first run takes that copy, so nothing is copied while the
+/// writer's transaction is open; a second run (inside its own savepoint, after another job of
+/// the batch failed) copies the original.
+struct IngestJob {
+    statements: (EventInserts, SubjectInserts),
+    fresh: Mutex<Option<(EventInserts, SubjectInserts)>>,
+    outcome: Mutex<Option<Ingested>>,
+}
+
+impl IngestJob {
+    fn new(events: EventInserts, subjects: SubjectInserts) -> Self {
+        let statements = (events, subjects);
+        Self {
+            fresh: Mutex::new(Some(statements.clone())),
+            statements,
+            outcome: Mutex::new(None),
+        }
+    }
+
+    async fn run(&self, tx: &Tx) -> StoreResult<()> {
+        let fresh = self
+            .fresh
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let (events, subjects) = fresh.unwrap_or_else(|| self.statements.clone());
+        let accepted = tx.insert_events(events).await?;
         let created_subject_keys = tx.insert_subjects(subjects).await?;
-        tx.commit().await?;
-        Ok(Ingested {
+        *self
+            .outcome
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Ingested {
             accepted,
             created_subject_keys,
-        })
+        });
+        Ok(())
     }
 }
 

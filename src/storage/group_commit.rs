@@ -1,4 +1,5 @@
-//! SQLite group commit: concurrent write jobs share the single writer's transactions.
+//! SQLite group commit: concurrent write jobs (creates, batches of events) share the single
+//! writer's transactions.
 //!
 //! SQLite has one writer, and what bounds its write rate is the commit (a WAL append and its
 //! checkpoint bookkeeping), not the statements. Every SQLite store therefore runs one writer task

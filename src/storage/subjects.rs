@@ -67,7 +67,7 @@ const INSERT_CHUNK: usize = 500;
 
 /// The INSERTs that give every key without a live subject one (`Tx::ensure_subjects`), built
 /// before the transaction that runs them.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SubjectInserts(Vec<Statement>);
 
 impl SubjectInserts {

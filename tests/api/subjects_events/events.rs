@@ -313,6 +313,82 @@ async fn concurrent_ingestion_of_a_new_subject_creates_it_once(app: TestApp) {
     assert_eq!(keys(&all_subjects(&app).await), expected);
 }
 
+/// Batches that arrive together (on SQLite they share the writer's commit with whatever else
+/// is queued) each get the answer a commit of their own would have given, even when a create
+/// refused by a taken key arrives with them and the shared commit is redone job by job.
+async fn concurrent_batches_with_a_refused_create_get_exact_answers(app: TestApp) {
+    const ROUNDS: usize = 4;
+    const BATCHES: usize = 4;
+    app.create(customer("Holder", "taken")).await;
+    for round in 0..ROUNDS {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(BATCHES + 1));
+        let mut batches = Vec::new();
+        for b in 0..BATCHES {
+            let mut client = EventServiceClient::new(app.channel().await);
+            let barrier = barrier.clone();
+            // b + 1 events of its own, and one every batch of the round sends (stored by
+            // whichever commits first, a duplicate for the others).
+            let mut events: Vec<pb::CloudEvent> = (0..=b)
+                .map(|i| {
+                    event(
+                        &format!("r{round}-b{b}-e{i}"),
+                        "together",
+                        "shared",
+                        None,
+                        None,
+                    )
+                })
+                .collect();
+            events.push(event(
+                &format!("r{round}-all"),
+                "together",
+                "shared",
+                None,
+                None,
+            ));
+            batches.push(tokio::spawn(async move {
+                barrier.wait().await;
+                client
+                    .ingest_events(pb::IngestEventsRequest { events })
+                    .await
+                    .map(tonic::Response::into_inner)
+            }));
+        }
+        barrier.wait().await;
+        let status = app
+            .try_create(customer("Latecomer", "taken"))
+            .await
+            .expect_err("the key is taken");
+        assert_eq!(
+            status.code(),
+            Code::AlreadyExists,
+            "round {round}: {status:?}"
+        );
+        let mut stored_the_shared_one = 0;
+        for (b, batch) in batches.into_iter().enumerate() {
+            let answer = batch
+                .await
+                .expect("task")
+                .unwrap_or_else(|s| panic!("round {round}, batch {b}: {s:?}"));
+            let own = i32::try_from(b).expect("small") + 1;
+            match (answer.accepted - own, answer.duplicates) {
+                (1, 0) => stored_the_shared_one += 1,
+                (0, 1) => {}
+                _ => panic!("round {round}, batch {b} of {own} own events: {answer:?}"),
+            }
+        }
+        assert_eq!(stored_the_shared_one, 1, "round {round}");
+    }
+    // Per round 1 + 2 + 3 + 4 events of the batches' own, and the shared one once.
+    assert_eq!(stored_event_count(&app).await, (ROUNDS * 11).to_string());
+    assert_eq!(
+        app.query("SELECT COUNT(*) FROM subjects WHERE key = 'shared'")
+            .await[0][0]
+            .as_deref(),
+        Some("1")
+    );
+}
+
 async fn events_stay_with_the_customer_of_their_time(app: TestApp) {
     let set_subject_keys = |id: String, subject_keys: &[&str]| pb::UpdateCustomerRequest {
         customer: Some(pb::Customer {
@@ -532,6 +608,7 @@ crate::on_both_databases!(
     ingest_validates_the_whole_batch,
     ingest_dedupes_and_creates_subjects_once,
     concurrent_ingestion_of_a_new_subject_creates_it_once,
+    concurrent_batches_with_a_refused_create_get_exact_answers,
 );
 
 crate::on_both_databases!(with_manual_clock: events_stay_with_the_customer_of_their_time);

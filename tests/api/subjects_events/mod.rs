@@ -18,7 +18,7 @@ use tonic::{Code, Status};
 mod events;
 mod subjects;
 
-use crate::helpers::{TestApp, assert_error, bad_fields, customer_with_subjects};
+use crate::helpers::{TestApp, assert_error, bad_fields, customer, customer_with_subjects};
 
 // ---------------------------------------------------------------------------------------------
 // Building blocks
