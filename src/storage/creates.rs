@@ -351,19 +351,31 @@ fn build_alone_sql(shape: Shape) -> String {
     sql
 }
 
-/// Several creates in one statement: every table's rows as arrays, unnested. `$1`..`$21` the
-/// customers' columns, `$22`..`$26` the claims, `$27`..`$29` the subject keys, `$30`..`$34` the
-/// Subjects, `$35`..`$40` the idempotency records.
+/// The customers and their claims of several creates, as arrays unnested: `$1`..`$21` the
+/// customers' columns, `$22`..`$26` the claims. The start of both merged statements.
+macro_rules! merged_customers_and_claims {
+    () => {
+        concat!(
+            "WITH c AS (INSERT INTO customers (",
+            inserted_customer_columns!(),
+            ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
+              $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], \
+              $18::text[], $19::bigint[], $20::bigint[], $21::text[])), \
+            a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, \
+              valid_from) \
+              SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], \
+              $26::bigint[]))"
+        )
+    };
+}
+
+/// Several creates in one statement: every table's rows as arrays, unnested. `$1`..`$26` as
+/// [`MERGED_PLAIN_SQL`], `$27`..`$29` the subject keys, `$30`..`$34` the Subjects, `$35`..`$40`
+/// the idempotency records.
 const MERGED_SQL: &str = concat!(
-    "WITH c AS (INSERT INTO customers (",
-    inserted_customer_columns!(),
-    ") SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-      $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], \
-      $19::bigint[], $20::bigint[], $21::text[])), \
-    a AS (INSERT INTO attribution_identifiers (id, namespace, identifier, customer_id, valid_from) \
-      SELECT * FROM unnest($22::text[], $23::text[], $24::text[], $25::text[], $26::bigint[])), \
-    k AS (INSERT INTO customer_subject_keys (customer_id, namespace, subject_key) \
+    merged_customers_and_claims!(),
+    ", k AS (INSERT INTO customer_subject_keys (customer_id, namespace, subject_key) \
       SELECT * FROM unnest($27::text[], $28::text[], $29::text[])), \
     s AS (INSERT INTO subjects (id, namespace, key, metadata, created_at, updated_at) \
       SELECT t.id, t.namespace, t.key, t.metadata, t.at, t.at \
@@ -375,6 +387,12 @@ const MERGED_SQL: &str = concat!(
       $40::bigint[])) \
     SELECT 1"
 );
+
+/// Several creates none of which has subject keys or an idempotency record: customers and
+/// claims only. Each empty insert of [`MERGED_SQL`] still opens its table and indexes on every
+/// execution (pgbench, one create per statement: 5,954 / 5,772 TPS without the three empty
+/// inserts, 5,517 / 5,230 with them).
+const MERGED_PLAIN_SQL: &str = concat!(merged_customers_and_claims!(), " SELECT 1");
 
 /// The columns of one table, as arrays to bind.
 #[derive(Default)]
@@ -466,7 +484,9 @@ async fn merged(pool: &PgPool, batch: &[Request]) -> Result<(), sqlx::Error> {
         records,
         record_times,
     } = cols;
-    let mut query = sqlx::query(MERGED_SQL);
+    let plain = subject_times.is_empty() && record_times.is_empty();
+    let sql = if plain { MERGED_PLAIN_SQL } else { MERGED_SQL };
+    let mut query = sqlx::query(sql);
     for column in customers {
         query = query.bind(column);
     }
@@ -475,24 +495,26 @@ async fn merged(pool: &PgPool, batch: &[Request]) -> Result<(), sqlx::Error> {
         query = query.bind(column);
     }
     query = query.bind(claim_times);
-    for column in subject_keys {
-        query = query.bind(column);
+    if !plain {
+        for column in subject_keys {
+            query = query.bind(column);
+        }
+        for column in subjects {
+            query = query.bind(column);
+        }
+        query = query.bind(subject_times);
+        for column in records {
+            query = query.bind(column);
+        }
+        query = query.bind(record_times);
     }
-    for column in subjects {
-        query = query.bind(column);
-    }
-    query = query.bind(subject_times);
-    for column in records {
-        query = query.bind(column);
-    }
-    query = query.bind(record_times);
     let parent = batch
         .first()
         .map(|r| r.span.clone())
         .unwrap_or_else(tracing::Span::none);
     query
         .execute(pool)
-        .instrument(statement_span(&parent, MERGED_SQL, batch.len()))
+        .instrument(statement_span(&parent, sql, batch.len()))
         .await?;
     Ok(())
 }
@@ -585,7 +607,7 @@ mod tests {
     use sea_orm::{IdenStatic, Iterable};
 
     use super::super::entities::customer;
-    use super::{MERGED_SQL, SQLITE_SQL, Shape, alone_sql};
+    use super::{MERGED_PLAIN_SQL, MERGED_SQL, SQLITE_SQL, Shape, alone_sql};
 
     #[test]
     fn the_inserted_columns_are_the_models_without_deleted_at() {
@@ -631,6 +653,8 @@ mod tests {
             );
         }
         assert_eq!(placeholders(MERGED_SQL), (1..=40).collect::<Vec<_>>());
+        assert_eq!(placeholders(MERGED_PLAIN_SQL), (1..=26).collect::<Vec<_>>());
+        assert!(MERGED_SQL.starts_with(MERGED_PLAIN_SQL.trim_end_matches(" SELECT 1")));
         assert_eq!(placeholders(SQLITE_SQL), (1..=28).collect::<Vec<_>>());
     }
 }
