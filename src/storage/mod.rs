@@ -253,7 +253,8 @@ enum Role {
     /// statement.
     Merged,
     /// SQLite's one writer: it checkpoints the WAL itself only past [`WAL_BACKSTOP_PAGES`] (SQLite's
-    /// default is 1,000), since the checkpointer does it off the commit path.
+    /// default is 1,000), since the checkpointer does it off the commit path, and keeps its
+    /// statement journals in memory.
     SqliteWriter,
 }
 
@@ -277,7 +278,12 @@ fn options(url: &str, max: u32, settings: &PoolSettings, role: Role) -> ConnectO
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             let o = if role == Role::SqliteWriter {
+                // Statement journals (every multi-row INSERT inside a transaction keeps one, so
+                // that the statement alone can be undone) stay in memory instead of a temporary
+                // file: a batch of 1,000 events wrote each page it touched to that file first.
+                // Readers keep temporary files, so that a large sort cannot grow the heap.
                 o.pragma("wal_autocheckpoint", WAL_BACKSTOP_PAGES.to_string())
+                    .pragma("temp_store", "memory")
             } else {
                 o
             };
@@ -285,10 +291,6 @@ fn options(url: &str, max: u32, settings: &PoolSettings, role: Role) -> ConnectO
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                // Statement journals (every multi-row INSERT inside a transaction keeps one, so
-                // that the statement alone can be undone) stay in memory instead of a temporary
-                // file: a batch of 1,000 events wrote each page it touched to that file first.
-                .pragma("temp_store", "memory")
         })
         // Sent in the startup packet, so it holds on every connection of the pool; a statement
         // that runs longer fails with 57014 (UNAVAILABLE) instead of holding its connection.
@@ -599,8 +601,9 @@ mod tests {
         };
         assert_eq!(pragma(&store.writer, "wal_autocheckpoint").await, 10_000);
         assert_eq!(pragma(&store.reader, "wal_autocheckpoint").await, 1_000);
-        // Statement journals in memory (2), not in temporary files.
+        // The writer's statement journals in memory (2); readers' sorts in files (0: default).
         assert_eq!(pragma(&store.writer, "temp_store").await, 2);
+        assert_eq!(pragma(&store.reader, "temp_store").await, 0);
         let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let before = size();
 
