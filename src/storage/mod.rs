@@ -540,16 +540,19 @@ mod tests {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
     }
 
-    async fn show(db: &DatabaseConnection, setting: &str) -> String {
+    /// The first column of the one row `sql` returns on `db`.
+    async fn value<T: sea_orm::TryGetable>(db: &DatabaseConnection, sql: String) -> T {
         let row = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SHOW {setting}"),
-            ))
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
             .await
-            .expect("SHOW")
+            .expect("the statement runs")
             .expect("a row");
-        row.try_get_by_index(0).expect("text")
+        row.try_get_by_index(0).expect("a value of the asked type")
+    }
+
+    /// A PostgreSQL setting of `db`'s session.
+    async fn show(db: &DatabaseConnection, setting: &str) -> String {
+        value(db, format!("SHOW {setting}")).await
     }
 
     /// The merged statements' pool gets generic plans and keeps the statement timeout; the main
@@ -585,20 +588,7 @@ mod tests {
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        let pragma = |db: &DatabaseConnection, name: &'static str| {
-            let db = db.clone();
-            async move {
-                let row = db
-                    .query_one_raw(Statement::from_string(
-                        DbBackend::Sqlite,
-                        format!("PRAGMA {name}"),
-                    ))
-                    .await
-                    .expect("PRAGMA")
-                    .expect("a row");
-                row.try_get_by_index::<i64>(0).expect("integer")
-            }
-        };
+        let pragma = |db, name| value::<i64>(db, format!("PRAGMA {name}"));
         assert_eq!(pragma(&store.writer, "wal_autocheckpoint").await, 10_000);
         assert_eq!(pragma(&store.reader, "wal_autocheckpoint").await, 1_000);
         // The writer's statement journals in memory (2); readers' sorts in files (0: default).
