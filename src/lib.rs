@@ -23,9 +23,8 @@
 //!   pool of their own whose connections use generic plans; on SQLite, creates and event
 //!   batches are jobs of the writer task's group commit (`storage::group_commit`: one
 //!   transaction per batch of jobs, answered after the commit; a batch with a failed job is
-//!   rerun with a savepoint per job),
-//!   and `storage::checkpoint` copies the WAL into the database file beside the writer instead
-//!   of inside its commits.
+//!   rerun with a savepoint per job), and `storage::checkpoint` copies the WAL into the
+//!   database file beside the writer instead of inside its commits.
 //! - [`payments`]: Stripe behind the `Payments` trait (async-stripe), and the webhook signature.
 //! - [`grpc`]: generated code, one handler module per service, `status` (the single
 //!   domain-error -> Status map), `convert` (proto <-> domain), `auth` (the interceptor over
