@@ -3,7 +3,9 @@
 //! See BENCHMARKS.md for how it is used. Not part of CI.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +22,11 @@ use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+
+/// mimalloc, as patron itself uses: the client's many small allocations per call should cost
+/// what the server's do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -286,6 +293,47 @@ async fn connect(addr: &str) -> Result<Channel, tonic::transport::Error> {
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await
+}
+
+/// One HTTP/2 connection used directly, as h2load does: a call goes from its task to the
+/// connection's task, with no `tonic::transport::Channel` in between (its buffer is one more task
+/// and wake-up per call, which the measured calls should not pay: the client shares the CPUs with
+/// the server under test).
+#[derive(Clone)]
+struct H2(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
+
+type H2Future = Pin<
+    Box<dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>> + Send>,
+>;
+
+impl tower_service::Service<http::Request<tonic::body::Body>> for H2 {
+    type Response = http::Response<hyper::body::Incoming>;
+    type Error = hyper::Error;
+    type Future = H2Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), hyper::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> H2Future {
+        Box::pin(self.0.send_request(request))
+    }
+}
+
+/// An HTTP/2 connection to `addr` (host:port), `TCP_NODELAY` on; its task runs on the runtime.
+async fn connect_h2(addr: &str) -> Result<(H2, http::Uri), Box<dyn std::error::Error>> {
+    let authority = addr.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (send, connection) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await?;
+    tokio::spawn(connection);
+    Ok((H2(send), format!("http://{authority}").parse()?))
 }
 
 fn new_customer(tag: &str) -> pb::Customer {
@@ -614,9 +662,9 @@ async fn phase(
 ) -> Result<PhaseResult, Box<dyn std::error::Error>> {
     let mut chans = Vec::new();
     for _ in 0..a.connections.max(1) {
-        chans.push(connect(addr).await?);
+        chans.push(connect_h2(addr).await?);
     }
-    let ids = Arc::new(collect_ids(&chans[0], a.get_pool, is_ceiling).await);
+    let ids = Arc::new(collect_ids(&connect(addr).await?, a.get_pool, is_ceiling).await);
     if ids.is_empty() && mix.iter().any(|(r, _)| *r == Rpc::Get) {
         return Err(format!("{label}: no customers to get").into());
     }
@@ -636,7 +684,7 @@ async fn phase(
     let t_fixed = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..a.concurrency {
-        let ch = chans[w % chans.len()].clone();
+        let (ch, origin) = chans[w % chans.len()].clone();
         let (ids, mix, recording, stop, tickets) = (
             ids.clone(),
             mix.clone(),
@@ -647,8 +695,8 @@ async fn phase(
         let a = a.clone();
         let run = format!("{run_tag}-{w}");
         tasks.push(tokio::spawn(async move {
-            let mut cust = CustomerServiceClient::new(ch.clone());
-            let mut ev = EventServiceClient::new(ch);
+            let mut cust = CustomerServiceClient::with_origin(ch.clone(), origin.clone());
+            let mut ev = EventServiceClient::with_origin(ch, origin);
             let mut st = Stats::default();
             let mut seq = 0u64;
             let mut rng = rand::rngs::SmallRng::from_rng(&mut rand::rng());
