@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
 # Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
-#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|ceiling-sqlite|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|account-postgres|ceiling-sqlite|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
 set -euo pipefail
 P=target/release/patron
 L=target/release/patron-load
@@ -47,6 +47,12 @@ SQL
 ratio() { awk -v l="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%s: %s vs %s = %.1f %%\n", l, a, b, (b > 0 ? 100 * a / b : 0) }'; }
 tps() { awk '/^tps = /{print $3; exit}' "$1"; }
 rps() { awk -v r="$2" '$1 == r {print $3; exit}' "$1"; }
+
+# The machine's busy and idle CPU ticks so far (/proc/stat: user+nice+system+irq+softirq, idle+iowait).
+busy_idle() { awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; }
+# A process's CPU ticks so far (utime+stime).
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+customers() { psql "$PG/$1" -Atc "SELECT count(*) FROM customers"; }
 
 drive() { # label url
   local url=$1
@@ -135,6 +141,30 @@ case "$1" in
     done
     grep -h "cpu per call" "$W/ceiling-get-1.txt" | sed 's/^/GetCustomer /'
     grep -h "cpu per call" "$W/ceiling-create-1.txt" | sed 's/^/CreateCustomer /' ;;
+  account-postgres)
+    # Where the CPU of one create goes, on the whole machine: DURATION seconds of CreateCustomer (8
+    # concurrent, 4 connections), then of pgbench running CreateCustomer's statement (8 clients),
+    # each on a fresh database. Per create: all busy CPU, patron's, the client's (patron-load or
+    # pgbench), the rest (PostgreSQL, and anything else running), and the share of idle CPU.
+    account() { # label creates busy0 idle0 busy1 idle1 server_ticks client_seconds
+      awk -v l="$1" -v n="$2" -v b0="$3" -v i0="$4" -v b1="$5" -v i1="$6" -v s="$7" -v c="$8" 'BEGIN {
+        busy = (b1 - b0) * 10000; idle = (i1 - i0) * 10000; srv = s * 10000; cl = c * 1e6
+        printf "%s: %d creates; CPU per create: all %.0f us, patron %.0f us, client %.0f us, rest (PostgreSQL) %.0f us; idle %.0f %%\n", l, n, busy / n, srv / n, cl / n, (busy - srv - cl) / n, 100 * idle / (busy + idle) }'
+    }
+    fresh_pg patron_account; serve "$PG/patron_account" 50059
+    n0=$(customers patron_account); read -r b0 i0 < <(busy_idle); s0=$(ticks "$SPID")
+    (set -x; /usr/bin/time -f "%U %S" -o "$W/account-client.txt" $L run --target 127.0.0.1:50059 --concurrency 8 --connections 4 --duration $D --warmup $WU --mix create=100) | tee "$W/account-patron.txt"
+    read -r b1 i1 < <(busy_idle); s1=$(ticks "$SPID"); n1=$(customers patron_account)
+    stop
+    patron_line=$(account "patron + patron-load" $((n1 - n0)) $b0 $i0 $b1 $i1 $((s1 - s0)) "$(awk '{print $1 + $2}' "$W/account-client.txt")")
+    fresh_pg pgbench_account; serve "$PG/pgbench_account" 50059; stop   # applies the migrations
+    write_cc_sql
+    read -r b0 i0 < <(busy_idle)
+    (set -x; /usr/bin/time -f "%U %S" -o "$W/account-client.txt" pgbench -n -h 127.0.0.1 -U postgres -M prepared -f "$W/cc.sql" -c 8 -j ${PGBENCH_THREADS:-2} -T $D pgbench_account) | tee "$W/account-pgbench.txt"
+    read -r b1 i1 < <(busy_idle)
+    echo "### CPU per create (including patron-load's warm-up and set-up in its share)"
+    echo "$patron_line"
+    account "pgbench" "$(customers pgbench_account)" $b0 $i0 $b1 $i1 0 "$(awk '{print $1 + $2}' "$W/account-client.txt")" ;;
   ceiling-sqlite)
     # CreateCustomer (8 concurrent) on SQLite beside SQLite itself running the same two INSERTs
     # with one commit per create at the same concurrency (patron-load sqlite-ceiling), on one
