@@ -398,48 +398,6 @@ pub(crate) const CURRENCIES: &[&str] = &[
     "vuv", "wst", "xaf", "xcd", "xof", "xpf", "yer", "zar", "zmw",
 ];
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_have_prefix_and_length() {
-        let id = new_id("cus_", 14);
-        assert!(id.starts_with("cus_"));
-        assert_eq!(id.len(), 18);
-        assert!(id[4..].chars().all(|c| c.is_ascii_alphanumeric()));
-    }
-
-    #[test]
-    fn url_validation() {
-        assert!(is_valid_url(
-            "https://example.com/ok?session_id={CHECKOUT_SESSION_ID}"
-        ));
-        assert!(is_valid_url("http://127.0.0.1:8080/webhooks/stripe/01H"));
-        assert!(!is_valid_url("example.com/ok"));
-        assert!(!is_valid_url("https://"));
-        assert!(!is_valid_url("ftp://example.com"));
-        assert!(!is_valid_url("https://exa mple.com"));
-    }
-
-    #[test]
-    fn email_validation() {
-        assert!(is_valid_email("jane@example.com"));
-        assert!(!is_valid_email("jane"));
-        assert!(!is_valid_email("jane@localhost"));
-        assert!(!is_valid_email("@example.com"));
-    }
-
-    #[test]
-    fn metadata_updates() {
-        let mut m = json!({"a": "1", "b": "2"});
-        update_metadata(&mut m, &json!({"a": "", "c": "3"}));
-        assert_eq!(m, json!({"b": "2", "c": "3"}));
-        update_metadata(&mut m, &json!(""));
-        assert_eq!(m, json!({}));
-    }
-}
-
 /// A Billing customer portal configuration (`bpc_...`) with Stripe's defaults; `features`
 /// given as in the create parameters are merged over them.
 pub(crate) fn portal_configuration(
@@ -574,4 +532,46 @@ pub(crate) fn update_portal_configuration(
         update_metadata(&mut configuration["metadata"], m);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_have_prefix_and_length() {
+        let id = new_id("cus_", 14);
+        assert!(id.starts_with("cus_"));
+        assert_eq!(id.len(), 18);
+        assert!(id[4..].chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn url_validation() {
+        assert!(is_valid_url(
+            "https://example.com/ok?session_id={CHECKOUT_SESSION_ID}"
+        ));
+        assert!(is_valid_url("http://127.0.0.1:8080/webhooks/stripe/01H"));
+        assert!(!is_valid_url("example.com/ok"));
+        assert!(!is_valid_url("https://"));
+        assert!(!is_valid_url("ftp://example.com"));
+        assert!(!is_valid_url("https://exa mple.com"));
+    }
+
+    #[test]
+    fn email_validation() {
+        assert!(is_valid_email("jane@example.com"));
+        assert!(!is_valid_email("jane"));
+        assert!(!is_valid_email("jane@localhost"));
+        assert!(!is_valid_email("@example.com"));
+    }
+
+    #[test]
+    fn metadata_updates() {
+        let mut m = json!({"a": "1", "b": "2"});
+        update_metadata(&mut m, &json!({"a": "", "c": "3"}));
+        assert_eq!(m, json!({"b": "2", "c": "3"}));
+        update_metadata(&mut m, &json!(""));
+        assert_eq!(m, json!({}));
+    }
 }
