@@ -323,10 +323,16 @@ impl tower_service::Service<http::Request<tonic::body::Body>> for H2 {
     }
 }
 
-/// An HTTP/2 connection to `addr` (host:port), `TCP_NODELAY` on; its task runs on the runtime.
+/// An HTTP/2 connection to `addr` (host:port), `TCP_NODELAY` on, within the 5 s `connect` allows;
+/// its task runs on the runtime.
 async fn connect_h2(addr: &str) -> Result<(H2, http::Uri), Box<dyn std::error::Error>> {
     let authority = addr.trim_start_matches("http://");
-    let stream = tokio::net::TcpStream::connect(authority).await?;
+    let stream = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(authority),
+    )
+    .await
+    .map_err(|_| format!("connecting to {authority} took more than 5 s"))??;
     stream.set_nodelay(true)?;
     let (send, connection) =
         hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
