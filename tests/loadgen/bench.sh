@@ -112,6 +112,13 @@ case "$1" in
       # The no-op comparison (CPU per call) in the first round only.
       ceiling=""; [ "$r" = 1 ] && ceiling="--ceiling spawn"
       (set -x; $L run --target 127.0.0.1:50056 $ceiling --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100 --get-pool $n) | tee "$W/ceiling-get-$r.txt"
+      if [ "$r" = 1 ]; then
+        # CPU per call depends on the rate: the no-op answers ~4x as many calls per second as a
+        # database-bound server, and fewer calls wait, park and are woken. The same comparison
+        # against a no-op that answers each GetCustomer after one tick of a timer (~1 ms, about
+        # patron's rate and latency here).
+        (set -x; $L run --target 127.0.0.1:50056 --ceiling spawn --ceiling-get-delay-us 1 --server-pid $SPID --concurrency 32 --duration $D --warmup $WU --mix get=100 --get-pool $n) | tee "$W/ceiling-get-paced.txt"
+      fi
       if [ -n "$h2" ]; then
         # An independent, lighter client: 4 connections x 8 streams (32 concurrent), one thread,
         # the same framed GetCustomerRequest (one of the customers) each time.
@@ -140,6 +147,8 @@ case "$1" in
       echo "$label: median $(echo "$values" | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }') % of" $values
     done
     grep -h "cpu per call" "$W/ceiling-get-1.txt" | sed 's/^/GetCustomer /'
+    grep -h "cpu per call" "$W/ceiling-get-paced.txt" | sed 's/^/GetCustomer, against the no-op answering after a timer tick: /'
+    grep -h "^GetCustomer " "$W/ceiling-get-paced.txt" | awk '{print "  (rates: patron " $3 " rps, no-op after a timer tick " $9 " rps)"}'
     grep -h "cpu per call" "$W/ceiling-create-1.txt" | sed 's/^/CreateCustomer /' ;;
   account-postgres)
     # Where the CPU of one create goes, on the whole machine: DURATION seconds of CreateCustomer (8

@@ -44,6 +44,10 @@ enum Cmd {
     NoopServer {
         #[arg(long, default_value = "127.0.0.1:50061")]
         addr: SocketAddr,
+        /// Answer each GetCustomer only after this many microseconds (a timer), so that the
+        /// no-op can be measured at a call rate like a database-bound server's.
+        #[arg(long, default_value_t = 0)]
+        get_delay_us: u64,
     },
     /// Creates N customers through CreateCustomer (slow path, real API).
     Seed {
@@ -118,6 +122,12 @@ struct RunArgs {
     /// The no-op server's address, or `spawn` to start `patron-load noop-server` as a child.
     #[arg(long)]
     ceiling: Option<String>,
+    /// With `--ceiling spawn`: the no-op answers each GetCustomer after a timer of this many
+    /// microseconds (at least one tick of tokio's 1 ms timer), so that its CPU per call is
+    /// measured at a rate and latency like a database-bound server's rather than at its own
+    /// fastest.
+    #[arg(long, default_value_t = 0)]
+    ceiling_get_delay_us: u64,
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
     /// HTTP/2 connections shared by the clients.
@@ -227,6 +237,7 @@ fn fixed_customer(i: usize) -> pb::Customer {
 struct Noop {
     one: pb::Customer,
     page: Vec<pb::Customer>,
+    get_delay: Option<Duration>,
 }
 
 #[tonic::async_trait]
@@ -241,6 +252,9 @@ impl CustomerService for Noop {
         &self,
         _r: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::Customer>, Status> {
+        if let Some(delay) = self.get_delay {
+            tokio::time::sleep(delay).await;
+        }
         Ok(Response::new(self.one.clone()))
     }
     async fn list_customers(
@@ -267,10 +281,14 @@ impl CustomerService for Noop {
     }
 }
 
-async fn noop_server(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+async fn noop_server(
+    addr: SocketAddr,
+    get_delay_us: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
     let svc = Noop {
         one: fixed_customer(0),
         page: (0..1000).map(fixed_customer).collect(),
+        get_delay: (get_delay_us > 0).then(|| Duration::from_micros(get_delay_us)),
     };
     eprintln!("no-op CustomerService on {addr}");
     tonic::transport::Server::builder()
@@ -841,8 +859,9 @@ async fn run(a: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let ceiling_addr = match a.ceiling.as_deref() {
         Some("spawn") => {
             let addr = "127.0.0.1:50061";
+            let delay = a.ceiling_get_delay_us.to_string();
             let c = tokio::process::Command::new(std::env::current_exe()?)
-                .args(["noop-server", "--addr", addr])
+                .args(["noop-server", "--addr", addr, "--get-delay-us", &delay])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .kill_on_drop(true)
@@ -1127,7 +1146,7 @@ async fn startup(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().cmd {
-        Cmd::NoopServer { addr } => noop_server(addr).await,
+        Cmd::NoopServer { addr, get_delay_us } => noop_server(addr, get_delay_us).await,
         Cmd::Seed {
             grpc_addr,
             customers,
