@@ -154,10 +154,11 @@ fn customer_at(row: &QueryResult) -> StoreResult<Customer> {
 
 /// A driver row of `customer_columns!()`, read by position with the driver's own decoding (the
 /// ORM's adds a formatted message for every NULL column). Unchecked: every statement that reads
-/// customers names `customer_columns!()` in order, so each column's type is known, and comparing
-/// it with the driver's type info on every read cost 3.4 % of a GetCustomer's instructions on
-/// PostgreSQL (callgrind: 103k -> 99.6k per call); decoding still fails on a NULL where a value
-/// must be, on invalid UTF-8 and on a wrong-sized integer.
+/// customers names `customer_columns!()` in order, so each column's type is fixed by the schema,
+/// and comparing it with the driver's type info on every value cost 3.4 % of a GetCustomer's
+/// instructions on PostgreSQL (callgrind: 103k -> 99.6k per call). PostgreSQL's decoding still
+/// fails on a NULL where a value must be, on invalid UTF-8 and on a wrong-sized integer; SQLite's
+/// skipped the check for NULL before too (its NOT NULL columns keep NULL out).
 pub(super) fn customer_from<R>(row: &R) -> StoreResult<Customer>
 where
     R: sqlx::Row,
