@@ -49,19 +49,31 @@ const OTHER_METHODS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Every (service, method) patron serves, by request path (`/service/method`): patron's services
-/// and health from their descriptors, reflection from `OTHER_METHODS`. Metrics label calls from
-/// this fixed set only, so no request can add series.
-fn known_methods() -> &'static std::collections::HashMap<String, (String, String)> {
+/// One method patron serves: its number among them (0..[`known_method_count`]), its service and
+/// its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownMethod {
+    /// A dense number, for per-method tables.
+    pub index: usize,
+    /// The service's full name (`patron.v1.CustomerService`).
+    pub service: &'static str,
+    /// The method's name (`GetCustomer`).
+    pub method: &'static str,
+}
+
+/// Every (service, method) patron serves, by request path (`/service/method`), with its number:
+/// patron's services and health from their descriptors, reflection from `OTHER_METHODS`. Metrics
+/// label calls from this fixed set only, so no request can add series.
+fn known_methods() -> &'static std::collections::HashMap<String, (String, String, usize)> {
     use prost::Message;
-    static KNOWN: std::sync::OnceLock<std::collections::HashMap<String, (String, String)>> =
+    static KNOWN: std::sync::OnceLock<std::collections::HashMap<String, (String, String, usize)>> =
         std::sync::OnceLock::new();
     KNOWN.get_or_init(|| {
         let mut known = std::collections::HashMap::new();
         let mut add = |service: &str, method: &str| {
             known.insert(
                 format!("/{service}/{method}"),
-                (service.to_owned(), method.to_owned()),
+                (service.to_owned(), method.to_owned(), 0),
             );
         };
         for set in [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
@@ -85,15 +97,36 @@ fn known_methods() -> &'static std::collections::HashMap<String, (String, String
         for (service, method) in OTHER_METHODS {
             add(service, method);
         }
+        // Numbered in the order of their paths.
+        let mut paths: Vec<String> = known.keys().cloned().collect();
+        paths.sort();
+        for (index, path) in paths.iter().enumerate() {
+            if let Some(entry) = known.get_mut(path) {
+                entry.2 = index;
+            }
+        }
         known
+    })
+}
+
+/// How many methods patron serves.
+pub fn known_method_count() -> usize {
+    known_methods().len()
+}
+
+/// The method a request path names, when patron serves it.
+pub fn known_method(path: &str) -> Option<KnownMethod> {
+    let (service, method, index) = known_methods().get(path)?;
+    Some(KnownMethod {
+        index: *index,
+        service,
+        method,
     })
 }
 
 /// The (service, method) of a request path when patron serves it, else ("unknown", "unknown").
 pub fn method_labels(path: &str) -> (&'static str, &'static str) {
-    known_methods()
-        .get(path)
-        .map_or(("unknown", "unknown"), |(s, m)| (s.as_str(), m.as_str()))
+    known_method(path).map_or(("unknown", "unknown"), |m| (m.service, m.method))
 }
 
 /// The namespace the request acts for, set by the interceptor.
@@ -193,10 +226,29 @@ mod tests {
         }
         for service in super::SERVICE_NAMES {
             assert!(
-                super::known_methods().values().any(|(s, _)| s == service),
+                super::known_methods()
+                    .values()
+                    .any(|(s, _, _)| s == service),
                 "{service} has known methods"
             );
         }
+    }
+
+    #[test]
+    fn known_methods_are_numbered_densely() {
+        let count = super::known_method_count();
+        let mut seen = vec![false; count];
+        for path in super::known_methods().keys() {
+            let method = super::known_method(path).expect("known");
+            assert_eq!(format!("/{}/{}", method.service, method.method), *path);
+            assert!(!seen[method.index], "{path} shares its number");
+            seen[method.index] = true;
+        }
+        assert!(
+            seen.iter().all(|s| *s),
+            "every number in 0..{count} is used"
+        );
+        assert_eq!(super::known_method("/x/y"), None);
     }
 
     #[test]

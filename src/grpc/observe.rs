@@ -14,20 +14,67 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use prometheus::{Histogram, IntCounter, IntGauge};
+
+use crate::grpc::{known_method, known_method_count};
 use crate::metrics::Metrics;
+
+/// The application's metrics, with each known method's series looked up once (a labelled
+/// lookup hashes the label values; four per call were ~1k instructions).
+#[derive(Debug)]
+struct Recorder {
+    metrics: Arc<Metrics>,
+    /// By the method's number; filled on its first call, so that a method never called
+    /// exports no series.
+    methods: Box<[OnceLock<MethodSeries>]>,
+}
+
+/// One method's series.
+#[derive(Debug)]
+struct MethodSeries {
+    in_flight: IntGauge,
+    latency: Histogram,
+    ok: IntCounter,
+}
+
+impl Recorder {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            metrics,
+            methods: (0..known_method_count()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The series of a known method (`index`), resolved on first use.
+    fn series(&self, index: usize, service: &str, method: &str) -> &MethodSeries {
+        self.methods[index].get_or_init(|| {
+            let labels = [service, method];
+            MethodSeries {
+                in_flight: self.metrics.grpc_in_flight.with_label_values(&labels),
+                latency: self.metrics.grpc_latency.with_label_values(&labels),
+                ok: self
+                    .metrics
+                    .grpc_requests
+                    .with_label_values(&[service, method, "OK"]),
+            }
+        })
+    }
+}
 
 /// The layer; counts calls in the application's `metrics`.
 #[derive(Clone, Debug)]
 pub struct ObserveLayer {
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
 }
 
 impl ObserveLayer {
     /// A layer that records into `metrics`.
     pub fn new(metrics: Arc<Metrics>) -> Self {
-        Self { metrics }
+        Self {
+            recorder: Arc::new(Recorder::new(metrics)),
+        }
     }
 }
 
@@ -37,7 +84,7 @@ impl<S> Layer<S> for ObserveLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Observe {
             inner,
-            metrics: Arc::clone(&self.metrics),
+            recorder: Arc::clone(&self.recorder),
         }
     }
 }
@@ -46,7 +93,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Clone, Debug)]
 pub struct Observe<S> {
     inner: S,
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -110,7 +157,8 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let (service, method) = crate::grpc::method_labels(request.uri().path());
+        let known = known_method(request.uri().path());
+        let (service, method) = known.map_or(("unknown", "unknown"), |m| (m.service, m.method));
         let span = tracing::info_span!(
             "grpc",
             otel.name = %format!("{service}/{method}"),
@@ -121,11 +169,19 @@ where
             rpc.grpc.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         );
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(request.headers()))
-        });
-        let _ = span.set_parent(parent);
-        let mut call = CallMetrics::start(Arc::clone(&self.metrics), service, method);
+        // Nobody records a disabled span (no trace exporter): no parent to look for.
+        if !span.is_disabled() {
+            let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+                propagator.extract(&HeaderExtractor(request.headers()))
+            });
+            let _ = span.set_parent(parent);
+        }
+        let mut call = CallMetrics::start(
+            Arc::clone(&self.recorder),
+            known.map(|m| m.index),
+            service,
+            method,
+        );
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -158,7 +214,9 @@ where
 /// future was dropped (the caller cancelled, the connection closed); a call that never finished
 /// counts as CANCELLED.
 struct CallMetrics {
-    metrics: Arc<Metrics>,
+    recorder: Arc<Recorder>,
+    /// The method's number when patron serves it (its series resolved), else `None`.
+    index: Option<usize>,
     service: &'static str,
     method: &'static str,
     started: Instant,
@@ -166,13 +224,23 @@ struct CallMetrics {
 }
 
 impl CallMetrics {
-    fn start(metrics: Arc<Metrics>, service: &'static str, method: &'static str) -> Self {
-        metrics
-            .grpc_in_flight
-            .with_label_values(&[service, method])
-            .inc();
+    fn start(
+        recorder: Arc<Recorder>,
+        index: Option<usize>,
+        service: &'static str,
+        method: &'static str,
+    ) -> Self {
+        match index {
+            Some(i) => recorder.series(i, service, method).in_flight.inc(),
+            None => recorder
+                .metrics
+                .grpc_in_flight
+                .with_label_values(&[service, method])
+                .inc(),
+        }
         Self {
-            metrics,
+            recorder,
+            index,
             service,
             method,
             started: Instant::now(),
@@ -187,15 +255,31 @@ impl CallMetrics {
 
 impl Drop for CallMetrics {
     fn drop(&mut self) {
-        let m = &self.metrics;
+        let seconds = self.started.elapsed().as_secs_f64();
+        let code = self.code.unwrap_or("CANCELLED");
+        let m = &self.recorder.metrics;
         let labels = [self.service, self.method];
-        m.grpc_in_flight.with_label_values(&labels).dec();
-        m.grpc_requests
-            .with_label_values(&[self.service, self.method, self.code.unwrap_or("CANCELLED")])
-            .inc();
-        m.grpc_latency
-            .with_label_values(&labels)
-            .observe(self.started.elapsed().as_secs_f64());
+        match self.index {
+            Some(i) => {
+                let series = self.recorder.series(i, self.service, self.method);
+                series.in_flight.dec();
+                series.latency.observe(seconds);
+                if code == "OK" {
+                    series.ok.inc();
+                } else {
+                    m.grpc_requests
+                        .with_label_values(&[self.service, self.method, code])
+                        .inc();
+                }
+            }
+            None => {
+                m.grpc_in_flight.with_label_values(&labels).dec();
+                m.grpc_latency.with_label_values(&labels).observe(seconds);
+                m.grpc_requests
+                    .with_label_values(&[self.service, self.method, code])
+                    .inc();
+            }
+        }
     }
 }
 
@@ -231,7 +315,7 @@ mod tests {
             .with_label_values(&[labels[0], labels[1], "CANCELLED"]);
         let mut service = Observe {
             inner: Never,
-            metrics: Arc::clone(&m),
+            recorder: Arc::new(Recorder::new(Arc::clone(&m))),
         };
         let request = Request::builder()
             .uri("/patron.v1.AppService/UninstallApp")
