@@ -26,8 +26,8 @@ use crate::metrics::Metrics;
 #[derive(Debug)]
 struct Recorder {
     metrics: Arc<Metrics>,
-    /// By the method's number; filled on its first call, so that a method never called
-    /// exports no series.
+    /// By the method's number, and last the one for paths patron does not serve ("unknown");
+    /// filled on first use, so that a method never called exports no series.
     methods: Box<[OnceLock<MethodSeries>]>,
 }
 
@@ -43,11 +43,13 @@ impl Recorder {
     fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             metrics,
-            methods: (0..known_method_count()).map(|_| OnceLock::new()).collect(),
+            methods: (0..=known_method_count())
+                .map(|_| OnceLock::new())
+                .collect(),
         }
     }
 
-    /// The series of a known method (`index`), resolved on first use.
+    /// The series of method number `index` (or of unknown paths), resolved on first use.
     fn series(&self, index: usize, service: &str, method: &str) -> &MethodSeries {
         self.methods[index].get_or_init(|| {
             let labels = [service, method];
@@ -157,8 +159,10 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let known = known_method(request.uri().path());
-        let (service, method) = known.map_or(("unknown", "unknown"), |m| (m.service, m.method));
+        let (index, service, method) = match known_method(request.uri().path()) {
+            Some(m) => (m.index, m.service, m.method),
+            None => (known_method_count(), "unknown", "unknown"),
+        };
         let span = tracing::info_span!(
             "grpc",
             otel.name = %format!("{service}/{method}"),
@@ -176,12 +180,7 @@ where
             });
             let _ = span.set_parent(parent);
         }
-        let mut call = CallMetrics::start(
-            Arc::clone(&self.recorder),
-            known.map(|m| m.index),
-            service,
-            method,
-        );
+        let mut call = CallMetrics::start(Arc::clone(&self.recorder), index, service, method);
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -215,8 +214,8 @@ where
 /// counts as CANCELLED.
 struct CallMetrics {
     recorder: Arc<Recorder>,
-    /// The method's number when patron serves it (its series resolved), else `None`.
-    index: Option<usize>,
+    /// The method's number in the recorder.
+    index: usize,
     service: &'static str,
     method: &'static str,
     started: Instant,
@@ -226,18 +225,11 @@ struct CallMetrics {
 impl CallMetrics {
     fn start(
         recorder: Arc<Recorder>,
-        index: Option<usize>,
+        index: usize,
         service: &'static str,
         method: &'static str,
     ) -> Self {
-        match index {
-            Some(i) => recorder.series(i, service, method).in_flight.inc(),
-            None => recorder
-                .metrics
-                .grpc_in_flight
-                .with_label_values(&[service, method])
-                .inc(),
-        }
+        recorder.series(index, service, method).in_flight.inc();
         Self {
             recorder,
             index,
@@ -255,30 +247,17 @@ impl CallMetrics {
 
 impl Drop for CallMetrics {
     fn drop(&mut self) {
-        let seconds = self.started.elapsed().as_secs_f64();
-        let code = self.code.unwrap_or("CANCELLED");
-        let m = &self.recorder.metrics;
-        let labels = [self.service, self.method];
-        match self.index {
-            Some(i) => {
-                let series = self.recorder.series(i, self.service, self.method);
-                series.in_flight.dec();
-                series.latency.observe(seconds);
-                if code == "OK" {
-                    series.ok.inc();
-                } else {
-                    m.grpc_requests
-                        .with_label_values(&[self.service, self.method, code])
-                        .inc();
-                }
-            }
-            None => {
-                m.grpc_in_flight.with_label_values(&labels).dec();
-                m.grpc_latency.with_label_values(&labels).observe(seconds);
-                m.grpc_requests
-                    .with_label_values(&[self.service, self.method, code])
-                    .inc();
-            }
+        let series = self.recorder.series(self.index, self.service, self.method);
+        series.in_flight.dec();
+        series.latency.observe(self.started.elapsed().as_secs_f64());
+        match self.code.unwrap_or("CANCELLED") {
+            "OK" => series.ok.inc(),
+            code => self
+                .recorder
+                .metrics
+                .grpc_requests
+                .with_label_values(&[self.service, self.method, code])
+                .inc(),
         }
     }
 }
