@@ -124,11 +124,6 @@ pub fn known_method(path: &str) -> Option<KnownMethod> {
     })
 }
 
-/// The (service, method) of a request path when patron serves it, else ("unknown", "unknown").
-pub fn method_labels(path: &str) -> (&'static str, &'static str) {
-    known_method(path).map_or(("unknown", "unknown"), |m| (m.service, m.method))
-}
-
 /// The namespace the request acts for, set by the interceptor.
 pub fn namespace<T>(request: &Request<T>) -> Namespace {
     request
@@ -199,22 +194,22 @@ mod tests {
 
     #[test]
     fn method_labels_come_from_a_fixed_set() {
-        use super::method_labels;
+        let labels = |path: &str| super::known_method(path).map(|m| (m.service, m.method));
         assert_eq!(
-            method_labels("/patron.v1.CustomerService/GetCustomer"),
-            ("patron.v1.CustomerService", "GetCustomer")
+            labels("/patron.v1.CustomerService/GetCustomer"),
+            Some(("patron.v1.CustomerService", "GetCustomer"))
         );
         assert_eq!(
-            method_labels("/patron.v1.EventService/IngestEvents"),
-            ("patron.v1.EventService", "IngestEvents")
+            labels("/patron.v1.EventService/IngestEvents"),
+            Some(("patron.v1.EventService", "IngestEvents"))
         );
         assert_eq!(
-            method_labels("/grpc.health.v1.Health/Watch"),
-            ("grpc.health.v1.Health", "Watch")
+            labels("/grpc.health.v1.Health/Watch"),
+            Some(("grpc.health.v1.Health", "Watch"))
         );
         assert_eq!(
-            method_labels("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").1,
-            "ServerReflectionInfo"
+            labels("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo").map(|l| l.1),
+            Some("ServerReflectionInfo")
         );
         for unknown in [
             "/patron.v1.CustomerService/Nope",
@@ -222,7 +217,7 @@ mod tests {
             "/patron.v1.CustomerService/GetCustomer/",
             "",
         ] {
-            assert_eq!(method_labels(unknown), ("unknown", "unknown"), "{unknown}");
+            assert_eq!(labels(unknown), None, "{unknown}");
         }
         for service in super::SERVICE_NAMES {
             assert!(
