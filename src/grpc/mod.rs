@@ -69,11 +69,12 @@ fn known_methods() -> &'static std::collections::HashMap<String, (String, String
     static KNOWN: std::sync::OnceLock<std::collections::HashMap<String, (String, String, usize)>> =
         std::sync::OnceLock::new();
     KNOWN.get_or_init(|| {
-        let mut known = std::collections::HashMap::new();
+        // Sorted by path, which gives each its number below.
+        let mut known = std::collections::BTreeMap::new();
         let mut add = |service: &str, method: &str| {
             known.insert(
                 format!("/{service}/{method}"),
-                (service.to_owned(), method.to_owned(), 0),
+                (service.to_owned(), method.to_owned()),
             );
         };
         for set in [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
@@ -97,15 +98,11 @@ fn known_methods() -> &'static std::collections::HashMap<String, (String, String
         for (service, method) in OTHER_METHODS {
             add(service, method);
         }
-        // Numbered in the order of their paths.
-        let mut paths: Vec<String> = known.keys().cloned().collect();
-        paths.sort();
-        for (index, path) in paths.iter().enumerate() {
-            if let Some(entry) = known.get_mut(path) {
-                entry.2 = index;
-            }
-        }
         known
+            .into_iter()
+            .enumerate()
+            .map(|(index, (path, (service, method)))| (path, (service, method, index)))
+            .collect()
     })
 }
 
