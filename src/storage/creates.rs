@@ -5,13 +5,14 @@
 //! On PostgreSQL a create is one statement (data-modifying CTEs) in its own implicit transaction. Under load
 //! what bounds the rate is the statements and their commits (a WAL flush each), not patron's own
 //! work, so creates go through a [`Queue`]: a lone create is sent at once as its own statement;
-//! creates that arrive while [`IN_FLIGHT`] statements are running wait and go together, up to
+//! creates that arrive while a statement runs wait and go together, up to
 //! `batch::MAX_BATCH`, as ONE statement (columns bound as arrays and unnested): one round trip and
 //! one commit for all of them. Each create is still all-or-nothing, and answered only after the
 //! commit that made it durable. If the merged statement is refused by a constraint (an identifier
 //! held by another customer, a request_id seen before) or by a deadlock, every create of it runs
 //! again on its own, so each caller gets exactly the answer its create alone would have got.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgArguments, Postgres};
@@ -21,7 +22,7 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, RuntimeErr, Statement, Value};
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
-use super::batch::Queue;
+use super::batch::{Batches, Queue};
 use super::customers::{CreateRecord, to_model};
 use super::entities::customer;
 use super::{StoreError, StoreResult, Tx};
@@ -39,11 +40,6 @@ macro_rules! inserted_customer_columns {
          created_at, updated_at, etag"
     };
 }
-
-/// Most create statements running at once. One: the creates that arrive while it commits all go
-/// in the next statement (measured at 8 concurrent creates: 1 in flight ~4,950/s and 3.8 creates
-/// per statement; 2 in flight ~4,200/s; 4 in flight ~3,500/s).
-const IN_FLIGHT: usize = 1;
 
 /// One create, owned and ready to bind.
 pub(super) struct NewCustomer {
@@ -125,9 +121,7 @@ impl Creates {
     /// `acquire_timeout` for a statement to take it.
     pub(super) fn start(pool: PgPool, acquire_timeout: Duration) -> Self {
         Self {
-            queue: Queue::start(IN_FLIGHT, acquire_timeout, move |batch| {
-                run(pool.clone(), batch)
-            }),
+            queue: Queue::start(acquire_timeout, CreateBatches { pool }),
         }
     }
 
@@ -149,6 +143,19 @@ fn stopped() -> StoreError {
     StoreError::Db(DbErr::Conn(RuntimeErr::Internal(
         "the create queue stopped".into(),
     )))
+}
+
+/// The creates' batches, each on the pool.
+struct CreateBatches {
+    pool: PgPool,
+}
+
+impl Batches for CreateBatches {
+    type Request = Request;
+
+    fn run(&mut self, batch: Vec<Request>) -> impl Future<Output = ()> + Send {
+        run(self.pool.clone(), batch)
+    }
 }
 
 /// Runs one batch: a lone create as its own statement, several as one, each alone again when the
