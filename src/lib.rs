@@ -1,7 +1,8 @@
 //! patron: the customers of a usage-billing platform, connected to Stripe, served over gRPC.
 //!
 //! # Code map
-//! - `main.rs`: CLI (`serve`, `migrate`, `version`), configuration, logging, signals.
+//! - `main.rs`: CLI (`serve`, `migrate`, `version`), the tokio runtime, configuration, logging,
+//!   signals.
 //! - [`config`]: one `Settings` struct: defaults -> TOML file -> environment -> flags; validated.
 //! - [`app`]: builds the running server (database, the use cases over one `service::Deps` with
 //!   the injected clock, gRPC with reflection and health, HTTP, background jobs: database watch,
