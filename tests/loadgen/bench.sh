@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the measurements recorded in BENCHMARKS.md. Not part of CI.
 # Usage (from the repository root, after `cargo build --release -p patron -p patron-loadgen`):
-#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|account-postgres|ceiling-sqlite|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
+#   tests/loadgen/bench.sh sqlite|postgres|pgbench|ceiling-postgres|syscalls-postgres|account-postgres|ceiling-sqlite|instructions|startup|list-sqlite|list-postgres|h2load-sqlite|h2load-postgres|overload-sqlite|overload-postgres
 set -euo pipefail
 P=target/release/patron
 L=target/release/patron-load
@@ -150,6 +150,38 @@ case "$1" in
     grep -h "cpu per call" "$W/ceiling-get-paced.txt" | sed 's/^/GetCustomer, against the no-op answering after a timer tick: /'
     grep -h "^GetCustomer " "$W/ceiling-get-paced.txt" | awk '{print "  (rates: patron " $3 " rps, no-op after a timer tick " $9 " rps)"}'
     grep -h "cpu per call" "$W/ceiling-create-1.txt" | sed 's/^/CreateCustomer /' ;;
+  syscalls-postgres)
+    # What the kernel does per GetCustomer (32 concurrent, PostgreSQL), for patron and the no-op:
+    # write system calls (`syscw` of /proc/PID/io: the answers to the client, the statements to
+    # PostgreSQL) and voluntary context switches (all threads), over DURATION seconds of a run
+    # sampled WARMUP + 1 seconds in, beside utime/stime per call. ROUNDS rounds, alternating.
+    n=${CEILING_CUSTOMERS:-1000}
+    fresh_pg patron_syscalls; url="$PG/patron_syscalls"
+    serve "$url" 50058; stop
+    (set -x; $L seed-sql --database-url "$url" --customers $n)
+    sample() { # pid -> "writes switches utime stime"
+      echo "$(awk '/^syscw/ {print $2}' /proc/$1/io) $(cat /proc/$1/task/*/status | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s}') $(awk '{print $14, $15}' /proc/$1/stat)"
+    }
+    measure() { # label pid port
+      $L run --target 127.0.0.1:$3 --concurrency 32 --duration $((D + 2)) --warmup $WU --mix get=100 --get-pool $n >"$W/syscalls-$1.txt" &
+      local lpid=$! a b
+      sleep $((WU + 1)); a=$(sample $2); sleep $D; b=$(sample $2)
+      wait $lpid
+      echo "$a $b $(awk '$1 == "GetCustomer" {print $3}' "$W/syscalls-$1.txt")" | awk -v l="$1" -v d="$D" '{
+        n = $9 * d
+        printf "%s: %.0f calls/s, %.3f writes per call, %.3f context switches per call, cpu per call %.1f us user + %.1f us system\n",
+          l, $9, ($5 - $1) / n, ($6 - $2) / n, ($7 - $3) * 10000 / n, ($8 - $4) * 10000 / n }'
+    }
+    for r in $(seq "${ROUNDS:-3}"); do
+      serve "$url" 50058
+      measure "round $r patron" $SPID 50058
+      stop
+      $L noop-server --addr 127.0.0.1:50059 >"$W/noop-50059.log" 2>&1 &
+      npid=$!
+      for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/50059) 2>/dev/null && break; sleep 0.1; done
+      measure "round $r no-op" $npid 50059
+      kill $npid; wait $npid 2>/dev/null || true
+    done ;;
   account-postgres)
     # Where the CPU of one create goes, on the whole machine: DURATION seconds of CreateCustomer (8
     # concurrent, 4 connections), then of pgbench running CreateCustomer's statement (8 clients),
