@@ -382,3 +382,68 @@ fn clone_error(err: &StoreError) -> StoreError {
         StoreError::UniqueViolation(message) => StoreError::UniqueViolation(message.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Semaphore;
+
+    /// One request: its number (0 makes the batch panic) and where the batch's size goes.
+    type Numbered = (u32, oneshot::Sender<StoreResult<usize>>);
+
+    /// Answers each request of a batch with the batch's size; a batch holding request 0 panics.
+    /// Each idle adds a permit to `idles`.
+    struct Sizes {
+        idles: Arc<Semaphore>,
+    }
+
+    impl Batches for Sizes {
+        type Request = Numbered;
+
+        async fn run(&mut self, batch: Vec<Numbered>) {
+            assert!(
+                batch.iter().all(|(n, _)| *n != 0),
+                "request 0 poisons its batch"
+            );
+            let size = batch.len();
+            for (_, reply) in batch {
+                let _ = reply.send(Ok(size));
+            }
+        }
+
+        fn idle(&mut self) {
+            self.idles.add_permits(1);
+        }
+    }
+
+    async fn idled(idles: &Semaphore) {
+        tokio::time::timeout(Duration::from_secs(10), idles.acquire())
+            .await
+            .expect("the worker went idle in time")
+            .expect("semaphore open")
+            .forget();
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panics_fails_its_callers_and_the_queue_goes_on_idle_between() {
+        let idles = Arc::new(Semaphore::new(0));
+        let queue = Queue::start(
+            Duration::from_secs(10),
+            Sizes {
+                idles: Arc::clone(&idles),
+            },
+        );
+        idled(&idles).await; // nothing queued yet
+
+        let poisoned = queue.ask(|reply| (0, reply), stopped).await;
+        assert!(
+            matches!(poisoned, Err(StoreError::Db(DbErr::Conn(_)))),
+            "{poisoned:?}"
+        );
+        idled(&idles).await;
+
+        let answered = queue.ask(|reply| (1, reply), stopped).await;
+        assert_eq!(answered.expect("answered"), 1);
+        idled(&idles).await;
+    }
+}
