@@ -160,8 +160,9 @@ fn main() -> ExitCode {
 /// its socket, once per answered call: the calls a merged PostgreSQL read answers together were
 /// written one system call each. Without the slot, woken tasks run in the order they were woken:
 /// the answered calls queue their responses first and the connection task writes them together
-/// (GetCustomer on PostgreSQL, 32 concurrent: 0.88 -> 0.28 writes per call, CPU per call -19 %,
-/// calls per second +15 %; BENCHMARKS.md, issue 15's seventh round).
+/// (GetCustomer on PostgreSQL, 32 concurrent, the same build with the slot and without: 0.85-0.90
+/// -> 0.28-0.29 writes per call, CPU per call about -20 %, calls per second about +15 %;
+/// BENCHMARKS.md, issue 15's seventh round).
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();

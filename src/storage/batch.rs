@@ -4,12 +4,11 @@
 //! trips (system calls and wake-ups), not patron's own work, bound the rate. A [`Batcher`] per
 //! lookup sends a lone read at once; reads that arrive while its statement runs wait in a bounded
 //! queue and go together, up to [`MAX_BATCH`], as one `unnest($1, $2) JOIN customers` statement
-//! as soon as that statement ends; calls in
-//! one batch asking for the same customer share one element of the arrays. Each caller then gets
-//! its own answer. The statements run on a pool of their own with generic plans (see
-//! `storage::Role`). Every read still reaches the database after its call arrived (nothing
-//! is cached, so a row another replica changed is never served stale), and a failed statement
-//! fails every call in it.
+//! as soon as that statement ends; calls in one batch asking for the same customer share one
+//! element of the arrays. Each caller then gets its own answer. The statements run on a pool of
+//! their own with generic plans (see `storage::Role`). Every read still reaches the database
+//! after its call arrived (nothing is cached, so a row another replica changed is never served
+//! stale), and a failed statement fails every call in it.
 
 use std::collections::HashMap;
 use std::future::Future;
